@@ -1,0 +1,313 @@
+"""The Bottle application: routes, and the generic handlers every collection shares."""
+import hashlib
+import json
+import logging
+import uuid
+from urllib.parse import unquote
+
+import bottle
+
+from service import tasks
+from service.api import auth, query
+from service.api.cj import (MEDIA_TYPE, ApiError, collection_document, error_document, item_document,
+                            paging_links, read_write_body)
+from service.api.registry import VIEWS
+from service.models import Job, database
+
+log = logging.getLogger("service.api")
+BUSY = ("NEW", "PENDING", "INPROGRESS")
+
+
+def make_app(settings):
+    app = bottle.Bottle(catchall=False)
+    app.config["pixstor.settings"] = settings
+
+    def endpoint(handler):
+        """Request id, database connection, and C+J errors around a handler."""
+        def wrapper(*args, **kwargs):
+            request_id = bottle.request.get_header("X-Request-Id") or uuid.uuid4().hex
+            bottle.response.set_header("X-Request-Id", request_id)
+            try:
+                with database.connection_context():
+                    return handler(*args, **kwargs)
+            except ApiError as exc:
+                return _error(exc.code, exc.message, exc.details, exc.headers)
+            except bottle.HTTPResponse:
+                raise
+            except Exception:
+                log.exception("request %s failed: %s %s", request_id, bottle.request.method,
+                              bottle.request.path)
+                return _error(500, f"internal error; quote request id {request_id} to the administrator")
+        return wrapper
+
+    @app.post("/oauth2/token")
+    @endpoint
+    def token():
+        status, body = auth.token_endpoint(bottle.request.forms, settings.auth.token_ttl)
+        bottle.response.status = status
+        bottle.response.content_type = "application/json"
+        bottle.response.set_header("Cache-Control", "no-store")
+        return json.dumps(body)
+
+    @app.route("/", ["GET", "HEAD", "OPTIONS"])
+    @endpoint
+    def root():
+        user = auth.caller(bottle.request.get_header("Authorization"))
+        links = [{"href": f"/{name}/", "prompt": name.capitalize(), "name": name, "render": "link",
+                  "rel": "collection"} for name in VIEWS if auth.allowed(user.role, name, ("GET",))]
+        return _cj({"collection": {"version": "1.0", "href": "/", "items": [], "links": links,
+                                   "queries": []}})
+
+    @app.route("/<name:re:[a-z0-9]+>", ["GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE", "PUT"])
+    @app.route("/<name:re:[a-z0-9]+>/", ["GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE", "PUT"])
+    @endpoint
+    def collection(name):
+        view = _view(name)
+        method = _permit(view, view.collection_methods)
+        if method == "POST":
+            if not bottle.request.path.endswith("/"):
+                raise ApiError(405, f"POST needs the trailing slash: POST to /{name}/",
+                               headers={"Allow": "HEAD, GET, OPTIONS"})
+            return _create(view, settings)
+        if method == "OPTIONS":
+            return _options()
+        return _list(view)
+
+    @app.route("/<name:re:[a-z0-9]+>/<item_id>", ["GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE", "PUT"])
+    @app.route("/<name:re:[a-z0-9]+>/<item_id>/", ["GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE", "PUT"])
+    @endpoint
+    def item(name, item_id):
+        view = _view(name)
+        method = _permit(view, view.item_methods)
+        obj = _get(view, item_id)
+        if method == "OPTIONS":
+            return _options()
+        if method == "PATCH":
+            return _update(view, obj, settings)
+        if method == "DELETE":
+            return _delete(view, obj)
+        return _show(view, obj)
+
+    @app.route("/jobs/<job_id>/<stream:re:stdout|stderr>", ["GET", "HEAD"])
+    @endpoint
+    def job_log(job_id, stream):
+        _permit(VIEWS["jobs"], ("GET", "HEAD"))
+        job = _get(VIEWS["jobs"], job_id)
+        bottle.response.content_type = "text/plain; charset=utf-8"
+        return getattr(job, stream) or ""
+
+    @app.get("/openapi.json")
+    @endpoint
+    def openapi():
+        from service.api.openapi import document
+        bottle.response.content_type = "application/json"
+        return json.dumps(document(VIEWS))
+
+    def not_found(error):
+        return _error_body(error.status_code, f"no such resource: {bottle.request.path}")
+
+    app.error_handler[404] = not_found
+    app.error_handler[405] = lambda error: _error_body(405, f"method {bottle.request.method} not allowed here")
+    app.error_handler[500] = lambda error: _error_body(500, "internal error")
+    return app
+
+
+# Handlers ------------------------------------------------------------------
+
+def _list(view):
+    params = dict(bottle.request.query.decode().allitems())
+    unknown = set(params) - {"where", "projection", "sort", "max_results", "page"}
+    if unknown:
+        raise ApiError(400, f"unknown query parameter {sorted(unknown)[0]!r}; use where, projection, sort, "
+                            "max_results or page")
+    where, projection, order, page, max_results = _query_args(view, params)
+    select = view.model.select()
+    if where is not None:
+        select = select.where(where)
+    total = select.count()
+    select = select.order_by(*(order or [view.model.created, view.model.id])).paginate(page, max_results)
+    objects = list(select)
+    bottle.response.set_header("X-Total-Count", str(total))
+    path = bottle.request.path
+    query_string = bottle.request.query_string
+    href = path + ("?" + unquote(query_string) if query_string else "")
+    paging = paging_links(path, params, page, max_results, total)
+    return _cj(collection_document(view, href, objects, view.related(objects), projection, paging))
+
+
+def _query_args(view, params):
+    try:
+        where = query.parse_where(params.get("where"), view.model, view.queryable)
+        projection = query.parse_projection(params.get("projection"), view.queryable)
+        order = query.parse_sort(params.get("sort"), view.model, view.queryable)
+        max_results, page = query.parse_paging(params.get("max_results"), params.get("page"))
+    except query.QueryError as exc:
+        raise ApiError(400, str(exc)) from None
+    return where, projection, order, page, max_results
+
+
+def _show(view, obj):
+    params = dict(bottle.request.query.decode().allitems())
+    unknown = set(params) - {"projection"}
+    if unknown:
+        raise ApiError(400, f"unknown query parameter {sorted(unknown)[0]!r} on an item; use projection")
+    try:
+        projection = query.parse_projection(params.get("projection"), view.queryable)
+    except query.QueryError as exc:
+        raise ApiError(400, str(exc)) from None
+    document = _item_collection(view, obj, projection)
+    bottle.response.set_header("ETag", _etag(view, obj))
+    return _cj(document)
+
+
+def _create(view, settings):
+    values = view.parse(read_write_body(bottle.request.content_type, bottle.request.body.read()))
+    existing, columns = view.duplicate(values)
+    retry = existing is not None and existing.status == "ERRORED" and _last_action(existing) == "create"
+    if existing is not None and not retry:
+        raise ApiError(409, f"{view.collection} item with the same {' and '.join(columns)} exists: "
+                            f"{view.href(existing)}", {c: "already in use" for c in columns})
+    view.check_create(values, existing)
+    with database.atomic():
+        obj = existing or view.model()
+        for name, value in values.items():
+            if name not in view.many:
+                setattr(obj, name, value)
+        obj.status, obj.status_message = "NEW", None
+        obj.save(force_insert=existing is None)
+        for name in view.many:
+            relation = getattr(obj, name)
+            relation.clear()
+            if values.get(name):
+                relation.add(values[name])
+        job = Job.create(action="create", resource_type=view.collection, resource_id=obj.id)
+    return _accepted(view, obj, job, settings)
+
+
+def _update(view, obj, settings):
+    _check_etag(view, obj)
+    values = view.parse(read_write_body(bottle.request.content_type, bottle.request.body.read()), item=obj)
+    if obj.status in BUSY:
+        raise ApiError(409, f"{view.href(obj)} is {obj.status}: wait for its job to finish")
+    needs_job = view.check_update(obj, values)
+    with database.atomic():
+        params = {n: v for n, v in values.items() if getattr(obj, n) != v}
+        if not needs_job or not params:
+            for name, value in params.items():
+                setattr(obj, name, value)
+            obj.save()
+            return _show(view, obj)
+        # the new values are applied by the job once storage agrees
+        obj.status, obj.status_message = "NEW", None
+        obj.save()
+        job = Job.create(action="update", resource_type=view.collection, resource_id=obj.id,
+                         params=json.dumps(params))
+    return _accepted(view, obj, job, settings)
+
+
+def _delete(view, obj):
+    _check_etag(view, obj)
+    force = bottle.request.query.get("force", "false").lower() in ("1", "true", "yes")
+    if obj.status in BUSY:
+        raise ApiError(409, f"{view.href(obj)} is {obj.status}: wait for its job to finish")
+    view.check_delete(obj, force)
+    with database.atomic():
+        obj.status, obj.status_message = "NEW", None
+        obj.save()
+        job = Job.create(action="delete", resource_type=view.collection, resource_id=obj.id,
+                         params=json.dumps({"force": force}))
+    return _accepted(view, obj, job, bottle.request.app.config["pixstor.settings"], location=False)
+
+
+def _accepted(view, obj, job, settings, location=True):
+    """Hand the job to the queue and answer 202 with where to watch it."""
+    tasks.submit(job)
+    type(obj).update(status="PENDING").where(type(obj).id == obj.id, type(obj).status == "NEW").execute()
+    obj = type(obj).get_by_id(obj.id)
+    base = _base_url()
+    bottle.response.status = 202
+    if location:
+        bottle.response.set_header("Location", f'{base}{view.href(obj)}?projection={{"status":1}}')
+    bottle.response.set_header("Link", f'<{base}/jobs/{job.id}>; rel="job"')
+    return _cj(_item_collection(view, obj, None))
+
+
+def _last_action(obj):
+    job = (Job.select(Job.action).where(Job.resource_id == obj.id)
+           .order_by(Job.created.desc(), Job.id.desc()).first())
+    return job.action if job else None
+
+
+# Helpers -------------------------------------------------------------------
+
+def _view(name):
+    view = VIEWS.get(name)
+    if view is None:
+        raise ApiError(404, f"no such collection /{name}/; collections: "
+                            + ", ".join(f"/{n}/" for n in VIEWS))
+    return view
+
+
+def _permit(view, methods):
+    """The request's method, if both the URL and the caller's role allow it; else 401/405."""
+    user = auth.caller(bottle.request.get_header("Authorization"))
+    method = bottle.request.method
+    allowed = auth.allowed(user.role, view.collection, methods + ("HEAD", "OPTIONS"))
+    bottle.request.environ["pixstor.allowed"] = allowed
+    if method not in allowed:
+        raise ApiError(405, f"method {method} is not allowed on {bottle.request.path} for role {user.role}",
+                       headers={"Allow": ", ".join(allowed)})
+    return method
+
+
+def _options():
+    bottle.response.set_header("Allow", ", ".join(bottle.request.environ["pixstor.allowed"]))
+    bottle.response.status = 200
+    return ""
+
+
+def _get(view, item_id):
+    obj = view.model.get_or_none(view.model.id == item_id)
+    if obj is None:
+        raise ApiError(404, f"no such item: /{view.collection}/{item_id}")
+    return obj
+
+
+def _item_collection(view, obj, projection):
+    return collection_document(view, view.href(obj), [obj], view.related([obj]), projection)
+
+
+def _etag(view, obj):
+    document = item_document(view, obj, view.related([obj]))
+    return '"' + hashlib.sha1(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest() + '"'
+
+
+def _check_etag(view, obj):
+    wanted = bottle.request.get_header("If-Match")
+    if wanted and wanted.strip() != "*" and _etag(view, obj) not in [t.strip() for t in wanted.split(",")]:
+        raise ApiError(412, f"{view.href(obj)} has changed since you read it (If-Match does not match its ETag)")
+
+
+def _base_url():
+    """Absolute base for Location, as the client sees it through a proxy."""
+    proto = (bottle.request.get_header("X-Forwarded-Proto") or "").split(",")[0].strip()
+    host = (bottle.request.get_header("X-Forwarded-Host") or "").split(",")[0].strip()
+    parts = bottle.request.urlparts
+    return f"{proto or parts.scheme}://{host or parts.netloc}"
+
+
+def _cj(document):
+    bottle.response.content_type = MEDIA_TYPE
+    return json.dumps(document)
+
+
+def _error(code, message, details=None, headers=None):
+    bottle.response.status = code
+    for name, value in (headers or {}).items():
+        bottle.response.set_header(name, value)
+    return _cj(error_document(code, message, details))
+
+
+def _error_body(code, message):
+    bottle.response.content_type = MEDIA_TYPE
+    return json.dumps(error_document(code, message))

@@ -1,0 +1,96 @@
+"""Who is calling and what they may do: passwords, tokens, roles.
+
+Passwords are argon2 hashes; tokens are random strings of which only a
+SHA-256 is stored, with an expiry.  A role grants methods per collection.
+"""
+import base64
+import datetime
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from service.api.cj import ApiError
+from service.models import Token, User, now
+
+READ = ("HEAD", "GET", "OPTIONS")
+WRITE = ("POST", "PATCH", "DELETE")
+METHOD_ORDER = ("HEAD", "GET", "POST", "PATCH", "DELETE", "OPTIONS")
+ROLES = {
+    "admin": {"*": READ + WRITE},
+    "operator": {"spaces": READ + WRITE, "templates": READ + WRITE, "snapshots": READ + WRITE, "*": READ},
+    "readonly": {"*": READ},
+}
+REALM = 'Basic realm="pixstor-mgmt", Bearer realm="pixstor-mgmt"'
+_hasher = PasswordHasher()
+
+
+def hash_password(password):
+    return _hasher.hash(password)
+
+
+def check_password(user, password):
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _digest(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user, ttl):
+    token = secrets.token_urlsafe(32)
+    Token.create(token_hash=_digest(token), user=user, expires=now() + datetime.timedelta(seconds=ttl))
+    # expired tokens are dead weight: drop them when new ones are made
+    Token.delete().where(Token.expires < now()).execute()
+    return token
+
+
+def caller(authorization):
+    """The User behind an Authorization header, or 401."""
+    token = None
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() == "bearer":
+        token = credentials.strip()
+    elif scheme.lower() == "basic":
+        try:
+            token = base64.b64decode(credentials.strip()).decode().partition(":")[0]
+        except ValueError:
+            token = None
+    if not token:
+        raise ApiError(401, "authentication required: get a token from /oauth2/token and send it as the "
+                            "HTTP Basic username (empty password) or as a Bearer token",
+                       headers={"WWW-Authenticate": REALM})
+    row = (Token.select(Token, User).join(User)
+           .where(Token.token_hash == _digest(token), Token.expires > now()).first())
+    if row is None:
+        raise ApiError(401, "invalid or expired token", headers={"WWW-Authenticate": REALM})
+    return row.user
+
+
+def allowed(role, collection, methods):
+    """The methods of `methods` the role grants on the collection, in the usual order."""
+    grants = ROLES.get(role, {})
+    granted = set(grants.get(collection, grants.get("*", ())))
+    return [m for m in METHOD_ORDER if m in methods and m in granted]
+
+
+def token_endpoint(form, ttl):
+    """RFC 6749 password grant: (status, JSON body)."""
+    grant = form.get("grant_type")
+    if not grant:
+        return 400, {"error": "invalid_request", "error_description": "grant_type is required"}
+    if grant != "password":
+        return 400, {"error": "unsupported_grant_type",
+                     "error_description": f"grant_type {grant!r} is not supported; use password"}
+    username, password = form.get("username"), form.get("password")
+    if not username or password is None:
+        return 400, {"error": "invalid_request", "error_description": "username and password are required"}
+    user = User.get_or_none(User.name == username)
+    if user is None or not check_password(user, password):
+        return 400, {"error": "invalid_grant", "error_description": "bad username or password"}
+    token = issue_token(user, ttl)
+    return 200, {"access_token": token, "token_type": "Bearer", "expires_in": ttl}

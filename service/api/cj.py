@@ -1,0 +1,110 @@
+"""Collection+JSON documents: rendering items and collections, reading writes.
+
+Everything here is derived from the model declarations through a `View`
+(service/api/views.py); nothing names a particular resource.
+"""
+import datetime
+import json
+from urllib.parse import urlencode
+
+MEDIA_TYPE = "application/vnd.collection+json"
+INSERTION_FAILURE = "Insertion failure: 1 document(s) contain(s) error(s)"
+
+
+class ApiError(Exception):
+    """Answered as a C+J error document with this status."""
+
+    def __init__(self, code, message, details=None, headers=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def invalid(details):
+    return ApiError(422, INSERTION_FAILURE, details)
+
+
+def error_document(code, message, details=None, title="Error"):
+    error = {"title": title, "code": code, "message": message}
+    if details:
+        error["details"] = details
+    return {"collection": {"version": "1.0", "error": error}}
+
+
+def jsonable(value):
+    if isinstance(value, datetime.datetime):
+        return value.isoformat() + "Z"
+    return value
+
+
+def link(href, name, prompt, rel, render="link"):
+    return {"href": href, "prompt": prompt, "name": name, "render": render, "rel": rel}
+
+
+def item_document(view, obj, related, projection=None):
+    """One item: `data` for the visible fields, `links` for relations and jobs."""
+    href = view.href(obj)
+    data = []
+    for name, field in view.visible.items():
+        if projection is not None and name not in projection:
+            continue
+        data.append({"prompt": field.help_text, "name": name,
+                     "value": jsonable(view.value(obj, name, related))})
+    return {"href": href, "data": data, "links": view.links(obj, related)}
+
+
+def collection_document(view, href, objects, related, projection=None, paging=None):
+    return {"collection": {
+        "version": "1.0",
+        "href": href,
+        "items": [item_document(view, obj, related, projection) for obj in objects],
+        "links": paging or [],
+        "template": template(view),
+        "queries": view.queries(),
+    }}
+
+
+def template(view):
+    return {"data": [{"prompt": field.help_text, "name": name, "value": ""}
+                     for name, field in view.writable.items()]}
+
+
+def paging_links(path, params, page, max_results, total):
+    """first/prev/next/last, keeping the caller's other query parameters."""
+    last = max(1, -(-total // max_results))
+
+    def href(number):
+        query = dict(params, page=str(number), max_results=str(max_results))
+        return f"{path}?{urlencode(query)}"
+
+    links = [link(href(1), "first", "First page", "first")]
+    if page > 1:
+        links.append(link(href(min(page - 1, last)), "prev", "Previous page", "prev"))
+    if page < last:
+        links.append(link(href(page + 1), "next", "Next page", "next"))
+    links.append(link(href(last), "last", "Last page", "last"))
+    return links
+
+
+def read_write_body(content_type, raw):
+    """A write's fields as a dict, from a C+J template or a flat JSON document."""
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media not in (MEDIA_TYPE, "application/json"):
+        raise ApiError(400, f"unsupported Content-Type {media or '(none)'!r}: send "
+                            f"{MEDIA_TYPE} with a C+J template, or application/json")
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+    if media == MEDIA_TYPE or (isinstance(body, dict) and set(body) == {"template"}):
+        data = body.get("template", {}).get("data") if isinstance(body, dict) and isinstance(
+            body.get("template"), dict) else None
+        if not isinstance(data, list) or not all(isinstance(d, dict) and "name" in d for d in data):
+            raise ApiError(400, 'body must be a C+J template: {"template": {"data": [{"name": ..., "value": ...}]}}')
+        # prompts are ignored, as C+J clients may send the template back whole
+        return {d["name"]: d.get("value") for d in data}
+    if not isinstance(body, dict):
+        raise ApiError(400, "body must be a JSON object of field names and values")
+    return body

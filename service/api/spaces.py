@@ -1,0 +1,88 @@
+"""Spaces: an independent fileset at {mountpoint}/{relativepath}, placed by its
+profile's pool, laid out from templates, capped by a quota."""
+import os
+
+from service import context
+from service.api.cj import ApiError, invalid
+from service.api.views import View
+from service.models import Space
+
+HIDDEN_FOLDERS = {".snapshots", ".pixstor"}
+
+
+def normalise_relativepath(text):
+    """'projects//x/./y/' -> 'projects/x/y'; ValueError for anything leaving the mountpoint."""
+    if text.startswith("/"):
+        raise ValueError("must be relative to the exposers' mountpoint (no leading /)")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise ValueError("must not contain '..'")
+    if not parts:
+        raise ValueError("must name a folder below the mountpoint")
+    if HIDDEN_FOLDERS & set(parts):
+        raise ValueError(f"must not use the reserved folder names {', '.join(sorted(HIDDEN_FOLDERS))}")
+    return "/".join(parts)
+
+
+def space_path(mountpoint, relativepath):
+    return os.path.join(mountpoint, relativepath)
+
+
+class SpaceView(View):
+    collection_methods = ("GET", "POST")
+    item_methods = ("GET", "PATCH", "DELETE")
+
+    def check_create(self, values, retried=None):
+        errors = {}
+        profile = values["profile"]
+        filesystem = profile.datastore.filesystem
+        try:
+            values["relativepath"] = normalise_relativepath(values["relativepath"])
+        except ValueError as exc:
+            errors["relativepath"] = str(exc)
+        native = [e for e in values["exposers"] if e.type == "gpfsnative"]
+        if not any(e.name == filesystem for e in native):
+            errors["exposers"] = (f"must include the gpfsnative exposer of filesystem {filesystem}, "
+                                  f"where profile {profile.name} places data")
+        elif len(native) > 1:
+            errors["exposers"] = "a space lives on one filesystem: give one gpfsnative exposer"
+        for template in values.get("templates") or []:
+            if template.status != "ACTIVE":
+                errors["templates"] = f"template {template.name} is {template.status}, not ACTIVE"
+        if not errors:
+            self._check_place(values, filesystem, retried, errors)
+        if errors:
+            raise invalid(errors)
+
+    def _check_place(self, values, filesystem, retried, errors):
+        relativepath = values["relativepath"]
+        clash = Space.select().where(Space.relativepath == relativepath,
+                                     Space.id != (retried.id if retried else ""))
+        for other in clash:
+            if other.profile.datastore.filesystem == filesystem:
+                raise ApiError(409, f"relativepath {relativepath} is already used by /spaces/{other.id}",
+                               {"relativepath": "already in use"})
+        for exposer in values["exposers"]:
+            root = os.path.realpath(exposer.mountpoint)
+            path = space_path(exposer.mountpoint, relativepath)
+            if os.path.commonpath([root, os.path.realpath(path)]) != root:
+                errors["relativepath"] = f"leaves the mountpoint of exposer {exposer.name}"
+            elif os.path.lexists(path) and not (retried and retried.fileset and context.driver().fileset_at(
+                    context.filesystem(filesystem), path) == retried.fileset):
+                errors["relativepath"] = f"{path} already exists"
+
+    def check_update(self, item, values):
+        return "size" in values and values["size"] != item.size
+
+    def check_delete(self, item, force):
+        if force:
+            return
+        snapshots = [s.name for s in item.snapshots]
+        if snapshots:
+            raise ApiError(409, f"space {item.name} has snapshots ({', '.join(sorted(snapshots))}): delete them "
+                                "first, or delete with ?force=true")
+        if item.fileset:
+            fs = context.filesystem(item.profile.datastore.filesystem)
+            if context.driver().holds_data(fs, item.fileset):
+                raise ApiError(409, f"space {item.name} holds data: nothing was deleted; delete with "
+                                    "?force=true to remove it with its data")

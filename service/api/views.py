@@ -1,0 +1,250 @@
+"""A `View` serves one model: what fields show, which are writable, how values
+are coerced and validated, which relations become links.  All of it is read
+off the model's field declarations; resource modules subclass View only to add
+the rules a model cannot state (paths on disk, who may be deleted).
+"""
+import json
+import re
+
+import peewee
+
+from service import fields as f
+from service.api.cj import ApiError, invalid, link
+from service.models import Job, Resource
+
+HREF = re.compile(r"^(?:https?://[^/]+)?/(?P<collection>[a-z]+)/(?P<id>[^/?#]+)/?$")
+
+
+class View:
+    collection_methods = ("GET",)
+    item_methods = ("GET",)
+
+    def __init__(self, model):
+        self.model = model
+        self.collection = model._meta.collection
+        declared = list(model._meta.sorted_fields) + list(model._meta.manytomany.values())
+        declared = [fld for fld in declared if not getattr(fld, "hidden", False)]
+        # status and id first (as in the walkthrough), then declaration order
+        first = [n for n in ("status", "id") if n in model._meta.fields]
+        rest = sorted((fld for fld in declared if fld.name not in first), key=lambda fld: fld._order)
+        self.visible = {n: model._meta.fields[n] for n in first}
+        self.visible.update((fld.name, fld) for fld in rest)
+        self.writable = {n: fld for n, fld in self.visible.items() if getattr(fld, "writable", False)}
+        self.many = {n: fld for n, fld in self.visible.items() if isinstance(fld, peewee.ManyToManyField)}
+        self.foreign = {n: fld for n, fld in self.visible.items() if isinstance(fld, peewee.ForeignKeyField)}
+        self.queryable = list(self.visible)
+
+    # Reading ---------------------------------------------------------------
+
+    def href(self, obj):
+        return f"/{self.collection}/{obj.id}"
+
+    def related(self, objects):
+        """{m2m name: {item id: [related ids in order]}} for a page of items, one query per relation."""
+        ids = [obj.id for obj in objects]
+        result = {}
+        for name, fld in self.many.items():
+            through = fld.through_model
+            own, other = _through_columns(fld)
+            result[name] = {i: [] for i in ids}
+            if ids:
+                rows = (through.select(getattr(through, own), getattr(through, other))
+                        .where(getattr(through, own).in_(ids)).order_by(through.id).tuples())
+                for own_id, other_id in rows:
+                    result[name][own_id].append(other_id)
+        return result
+
+    def value(self, obj, name, related):
+        fld = self.visible[name]
+        if name in self.many:
+            target = fld.rel_model._meta.collection
+            return [f"/{target}/{i}" for i in related[name].get(obj.id, [])]
+        if name in self.foreign:
+            target_id = obj.__data__.get(name)
+            return f"/{fld.rel_model._meta.collection}/{target_id}" if target_id else None
+        return getattr(obj, name)
+
+    def links(self, obj, related):
+        links = []
+        for name, fld in self.many.items():
+            ids = related[name].get(obj.id, [])
+            if ids:
+                target = fld.rel_model._meta.collection
+                where = f'id=="{ids[0]}"' if len(ids) == 1 else "id in " + json.dumps(ids)
+                links.append(link(f"/{target}/?where={where}", name, fld.help_text, f"{target} collection"))
+        for name, fld in self.foreign.items():
+            target_id = obj.__data__.get(name)
+            if target_id:
+                links.append(link(f"/{fld.rel_model._meta.collection}/{target_id}", name, fld.help_text,
+                                  f"{name} item"))
+        if issubclass(self.model, Resource):
+            where = json.dumps({"resource_type": self.collection, "resource_id": obj.id})
+            links.append(link(f"/jobs?where={where}", "Jobs", "Jobs", "jobs"))
+        return links
+
+    def queries(self):
+        queries = []
+        if "name" in self.visible:
+            queries.append({
+                "prompt": "Search by Name",
+                "href": f'/{self.collection}?where={{"name":"{{name}}"}}',
+                "data": [{"prompt": self.visible["name"].help_text, "name": "name", "value": ""}],
+                "rel": "search", "encoding": "uri-template"})
+        return queries
+
+    # Writing ---------------------------------------------------------------
+
+    def parse(self, values, item=None):
+        """Coerce and validate a write; returns {name: value} or raises 422."""
+        errors, clean = {}, {}
+        for name, value in values.items():
+            fld = self.visible.get(name)
+            if fld is None:
+                errors[name] = "unknown field"
+            elif not fld.writable:
+                errors[name] = "read-only field"
+            elif item is not None and fld.immutable:
+                current = self.value(item, name, self.related([item]))
+                if not _same(current, value, fld):
+                    errors[name] = "cannot be changed once the item is created"
+            else:
+                try:
+                    clean[name] = self.coerce(fld, value)
+                    if clean[name] is not None:
+                        for check in fld.validators:
+                            check(clean[name])
+                except ValueError as exc:
+                    errors[name] = str(exc)
+        if item is None:
+            for name, fld in self.writable.items():
+                if fld.required and clean.get(name) in (None, []) and name not in errors:
+                    errors[name] = "required field"
+        if errors:
+            raise invalid(errors)
+        if item is not None:    # an unchanged immutable field is accepted and ignored
+            clean = {n: v for n, v in clean.items() if not self.writable[n].immutable}
+        return clean
+
+    def coerce(self, fld, value):
+        if isinstance(fld, peewee.ManyToManyField):
+            return self.references(fld, value)
+        if value in (None, ""):
+            return None
+        if isinstance(fld, peewee.ForeignKeyField):
+            found = self.references(fld, value)
+            if len(found) != 1:
+                raise ValueError(f"expected one {fld.rel_model._meta.collection} href or id")
+            return found[0]
+        if isinstance(fld, (f.BigIntegerField, f.IntegerField)):
+            return _integer(value)
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        return value
+
+    def references(self, fld, value):
+        """Items named by hrefs or ids: a list, or one comma-separated string."""
+        if value in (None, ""):
+            return []
+        if isinstance(value, str):
+            refs = [v.strip() for v in value.split(",") if v.strip()]
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            refs = value
+        else:
+            raise ValueError("expected hrefs or ids, as a list or a comma-separated string")
+        target = fld.rel_model
+        found = []
+        for ref in refs:
+            match = HREF.match(ref)
+            if match and match["collection"] != target._meta.collection:
+                raise ValueError(f"{ref} is not a {target._meta.collection} href")
+            item = target.get_or_none(target.id == (match["id"] if match else ref))
+            if item is None:
+                raise ValueError(f"no {target._meta.collection} item {ref}")
+            if item.id not in [i.id for i in found]:
+                found.append(item)
+        return found
+
+    # Hooks for resource modules --------------------------------------------
+
+    def check_create(self, values, retried=None):
+        """Extra rules for a new item (`retried`: the ERRORED item being created again); raise ApiError."""
+
+    def check_update(self, item, values):
+        """Extra rules for a change; return True when it needs a storage job."""
+        return False
+
+    def check_delete(self, item, force):
+        """Refuse a delete with ApiError (e.g. 409)."""
+
+    def duplicate(self, values):
+        """The existing item a create would duplicate, from the model's unique indexes."""
+        for columns in _unique_sets(self.model):
+            # a nullable column left out counts as null (a space snapshot has no exposer)
+            given = {c: values.get(c) for c in columns if c in values or self.model._meta.fields[c].null}
+            if len(given) == len(columns):
+                query = self.model.select().where(*[
+                    getattr(self.model, c) == (v.id if isinstance(v, peewee.Model) else v) for c, v in given.items()])
+                found = query.first()
+                if found:
+                    return found, columns
+        return None, None
+
+
+def _unique_sets(model):
+    sets = [(fld.name,) for fld in model._meta.sorted_fields if fld.unique]
+    sets += [tuple(cols) for cols, unique in model._meta.indexes if unique]
+    return sets
+
+
+def _through_columns(fld):
+    """(own, other) column names of a m2m through model."""
+    through = fld.through_model
+    own = next(n for n, c in through._meta.fields.items()
+               if isinstance(c, peewee.ForeignKeyField) and c.rel_model is fld.model)
+    other = next(n for n, c in through._meta.fields.items()
+                 if isinstance(c, peewee.ForeignKeyField) and c.rel_model is fld.rel_model)
+    return own, other
+
+
+def _integer(value):
+    if isinstance(value, bool):
+        raise ValueError("must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    raise ValueError("must be an integer")
+
+
+def _same(current, given, fld):
+    """Does a PATCH value name what the item already has (an accepted no-op)?"""
+    if isinstance(fld, peewee.ManyToManyField):
+        try:
+            return [f"/{fld.rel_model._meta.collection}/{i.id}" for i in View.references(None, fld, given)] == current
+        except ValueError:
+            return False
+    if isinstance(fld, peewee.ForeignKeyField):
+        match = HREF.match(given) if isinstance(given, str) else None
+        return current is not None and (given == current or (match and match["id"] == current.rsplit("/", 1)[1])
+                                        or given == current.rsplit("/", 1)[1])
+    return current == given
+
+
+JOB_LINKS = ("stderr", "stdout")
+
+
+class JobView(View):
+    """Jobs link to the item they work on and to their two logs."""
+
+    def links(self, obj, related):
+        return [link(f"/{obj.resource_type}/{obj.resource_id}", "resource", "Resource", "resource")] + [
+            link(f"/jobs/{obj.id}/{name}", name, name.capitalize(), name) for name in JOB_LINKS]
+
+
+def view_for(model):
+    return JobView(model) if model is Job else View(model)
+
+
+__all__ = ["View", "JobView", "ApiError", "view_for"]

@@ -1,0 +1,308 @@
+"""pixstor-mgmt: init | serve | worker | populate | user | policy.  Also `adminctl populate now`.
+
+Exit codes: 0 ok, 2 usage, 1 failure with a one-line reason on stderr.
+"""
+import argparse
+import getpass
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+
+from service import config, context, db
+
+log = logging.getLogger("service.cli")
+
+
+class Failure(Exception):
+    """A one-line reason to exit 1."""
+
+
+def main(argv=None):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_usage(sys.stderr)
+        return 2
+    try:
+        settings = config.load(args.config)
+        _logging(settings)
+        context.setup(settings)
+        return args.run(settings, args) or 0
+    except (Failure, config.ConfigError) as exc:
+        print(f"pixstor-mgmt: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:   # a reason, not a traceback, for the operator
+        log.debug("command failed", exc_info=True)
+        print(f"pixstor-mgmt: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=sys.stderr)
+        return 1
+
+
+def adminctl(argv=None):
+    """PixStor's `adminctl populate now`, for admins who know that spelling."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["populate", "now"]:
+        return main(["populate"] + argv[2:])
+    print("usage: adminctl populate now [--config FILE]", file=sys.stderr)
+    return 2
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="pixstor-mgmt", description="PixStor Management REST API service")
+    parser.add_argument("--config", help="TOML config file (default: $PIXSTOR_CONFIG, else ./var)")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    def command(name, run, help):
+        p = sub.add_parser(name, help=help)
+        p.set_defaults(run=run)
+        p.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        return p
+
+    command("init", cmd_init, "create tables and queue, populate, create the admin user (idempotent)")
+    serve = command("serve", cmd_serve, "serve the API (with a worker unless --no-worker)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-worker", action="store_true", help="do not run jobs in this process")
+    command("worker", cmd_worker, "run storage jobs from the queue")
+    command("populate", cmd_populate, "record the filesystems, pools and default profiles storage has")
+
+    user = command("user", None, "manage users")
+    users = user.add_subparsers(metavar="ACTION")
+    add = users.add_parser("add", help="add a user")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=_roles())
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.set_defaults(run=cmd_user_add)
+    users.add_parser("list", help="list users").set_defaults(run=cmd_user_list)
+    delete = users.add_parser("del", help="delete a user")
+    delete.add_argument("name")
+    delete.set_defaults(run=cmd_user_del)
+    passwd = users.add_parser("passwd", help="set a user's password")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.set_defaults(run=cmd_user_passwd)
+
+    policy = command("policy", None, "placement policy (gpfs)")
+    policies = policy.add_subparsers(metavar="ACTION")
+    install = policies.add_parser("install", help="install the default placement rules of every pool")
+    install.add_argument("which", choices=["default"])
+    install.set_defaults(run=cmd_policy_install)
+    return parser
+
+
+def _roles():
+    from service.api.auth import ROLES
+    return sorted(ROLES)
+
+
+def _logging(settings):
+    level = getattr(logging, settings.log.level.upper(), None)
+    if not isinstance(level, int):
+        raise config.ConfigError(f"config: log.level: unknown level {settings.log.level!r}")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+
+
+def _open(settings):
+    db.open_database(settings.database.url)
+
+
+# Commands ------------------------------------------------------------------
+
+def cmd_init(settings, args):
+    from service import tasks
+    from service.models import User
+
+    os.makedirs(settings.server.state_dir, exist_ok=True)
+    os.makedirs(settings.storage.template_store, exist_ok=True)
+    if settings.storage.driver == "posix":   # the demo filesystem is a folder
+        for fs in settings.storage.filesystems:
+            os.makedirs(fs.mountpoint, exist_ok=True)
+    _open(settings)
+    db.create_tables()
+    tasks.configure(settings)
+    _populate(settings)
+    with db.database.connection_context():
+        if not User.select().where(User.role == "admin").exists():
+            password = secrets.token_urlsafe(12)
+            _save_user("admin", "admin", password)
+            secret = os.path.join(settings.server.state_dir, "admin-password")
+            fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(password + "\n")
+            print(f"created user admin with password {password} (also in {secret}, mode 0600)")
+    print("initialised", settings.source or settings.base)
+
+
+def cmd_populate(settings, args):
+    _open(settings)
+    db.create_tables()
+    _populate(settings)
+
+
+def _populate(settings):
+    from service.populate import populate
+    with db.database.connection_context():
+        for line in populate(context.driver()):
+            print(line)
+
+
+def cmd_serve(settings, args):
+    import waitress
+
+    from service import tasks
+    from service.api.app import make_app
+    from service.tasks.runner import install_log_capture
+
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    _open(settings)
+    db.create_tables()
+    tasks.configure(settings)
+    app = make_app(settings)
+    if settings.server.access_log:
+        app = AccessLog(app)
+    consumer = None
+    if not args.no_worker:
+        install_log_capture()
+        consumer = tasks.consumer(settings.queue.workers, embedded=True)
+        consumer.start()
+    server = waitress.create_server(app, host=host, port=port, threads=settings.server.threads,
+                                    ident="pixstor-mgmt", clear_untrusted_proxy_headers=False)
+    stopping = threading.Event()
+
+    def stop(signum, frame):
+        if not stopping.is_set():
+            stopping.set()
+            server.close()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("serving on http://%s:%s%s", host, server.effective_port,
+             "" if consumer else " (no worker: run `pixstor-mgmt worker`)")
+    try:
+        server.run()
+    except (OSError, ValueError):
+        if not stopping.is_set():
+            raise
+    finally:
+        if consumer:
+            consumer.stop(graceful=True)
+    log.info("stopped")
+
+
+class AccessLog:
+    """One line per request on stderr: METHOD path?query status."""
+
+    def __init__(self, app):
+        self.app = app
+        self.log = logging.getLogger("service.access")
+
+    def __call__(self, environ, start_response):
+        def logging_start_response(status, headers, exc_info=None):
+            query = environ.get("QUERY_STRING")
+            self.log.info("%s %s%s %s", environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
+                          "?" + query if query else "", status.split()[0])
+            return start_response(status, headers, exc_info)
+        return self.app(environ, logging_start_response)
+
+
+def cmd_worker(settings, args):
+    from service import tasks
+    from service.tasks.runner import install_log_capture
+
+    _open(settings)
+    db.create_tables()
+    tasks.configure(settings)
+    install_log_capture()
+    tasks.consumer(settings.queue.workers).run()
+
+
+def _read_password(from_stdin):
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            raise Failure("passwords differ")
+    if len(password) < 8:
+        raise Failure("password must have at least 8 characters")
+    return password
+
+
+def _save_user(name, role, password):
+    from service.api.auth import hash_password
+    from service.models import User
+    User.create(name=name, role=role, password_hash=hash_password(password))
+
+
+def cmd_user_add(settings, args):
+    from service.models import User
+    _open(settings)
+    db.create_tables()
+    with db.database.connection_context():
+        if User.get_or_none(User.name == args.name):
+            raise Failure(f"user {args.name} exists")
+        for check in User.name.validators:
+            try:
+                check(args.name)
+            except ValueError as exc:
+                raise Failure(f"user name {args.name!r}: {exc}") from None
+        _save_user(args.name, args.role, _read_password(args.password_stdin))
+    print(f"added user {args.name} with role {args.role}")
+
+
+def cmd_user_list(settings, args):
+    from service.models import User
+    _open(settings)
+    with db.database.connection_context():
+        for user in User.select().order_by(User.name):
+            print(f"{user.name}\t{user.role}")
+
+
+def _existing_user(name):
+    from service.models import User
+    user = User.get_or_none(User.name == name)
+    if user is None:
+        raise Failure(f"no user {name}")
+    return user
+
+
+def cmd_user_del(settings, args):
+    _open(settings)
+    with db.database.connection_context():
+        _existing_user(args.name).delete_instance(recursive=True)
+    print(f"deleted user {args.name}")
+
+
+def cmd_user_passwd(settings, args):
+    from service.api.auth import hash_password
+    from service.models import Token
+    _open(settings)
+    with db.database.connection_context():
+        user = _existing_user(args.name)
+        user.password_hash = hash_password(_read_password(args.password_stdin))
+        user.save()
+        # a new password ends the sessions of the old one
+        Token.delete().where(Token.user == user).execute()
+    print(f"changed the password of {args.name}")
+
+
+def cmd_policy_install(settings, args):
+    driver = context.driver()
+    if not hasattr(driver, "install_default_policy"):
+        raise Failure(f"the {settings.storage.driver} driver places data without a policy; nothing to install")
+    for fs in driver.discover():
+        for line in driver.install_default_policy(fs) or []:
+            print(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

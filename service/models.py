@@ -1,0 +1,174 @@
+"""The single source of truth: every resource, its fields, prompts and rules.
+
+The C+J template, queries, validation, where/projection whitelist and the
+OpenAPI document are derived from these declarations (see service/api).
+A model is an API resource when its Meta names a `collection`.
+"""
+import datetime
+import uuid
+
+import peewee
+
+from service.fields import (NAME, BigIntegerField, CharField, DateTimeField, ForeignKeyField,
+                            ManyToManyField, TextField, matches, one_of, positive)
+
+database = peewee.DatabaseProxy()
+STORAGE_STATUSES = ("NEW", "PENDING", "INPROGRESS", "ACTIVE", "ERRORED")
+JOB_STATUSES = ("PENDING", "INPROGRESS", "COMPLETED", "ERRORED")
+# Namespace for populated objects' stable ids: uuid5(namespace, "type:name").
+POPULATE_NAMESPACE = uuid.UUID("6d3f1c2a-7a52-5a43-9a8e-2f0b7d1f5c11")
+
+
+def new_id():
+    return str(uuid.uuid4())
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def stable_id(kind, name):
+    return str(uuid.uuid5(POPULATE_NAMESPACE, f"{kind}:{name}"))
+
+
+class BaseModel(peewee.Model):
+    id = CharField(primary_key=True, default=new_id, max_length=36,
+                   help_text="unique identifier for the item", read_only=True)
+
+    class Meta:
+        database = database
+
+
+class Resource(BaseModel):
+    """Something clients see at /<collection>/<id>, with a status and Jobs."""
+    status = CharField(default="ACTIVE", help_text="current status of the item", read_only=True,
+                       index=True)
+    status_message = TextField(null=True, help_text="why the item has its status", read_only=True)
+    created = DateTimeField(default=now, help_text="when the item was created", read_only=True)
+    updated = DateTimeField(default=now, help_text="when the item last changed", read_only=True)
+
+    def save(self, *args, **kwargs):
+        self.updated = now()
+        return super().save(*args, **kwargs)
+
+
+# Discovered from storage by populate; read-only through the API ----------
+
+class Exposer(Resource):
+    name = CharField(help_text="exposer name", read_only=True)
+    type = CharField(help_text="specific type of the exposer", read_only=True)
+    mountpoint = CharField(help_text="path at which the exposer is mounted", read_only=True)
+
+    class Meta:
+        collection = "exposers"
+        indexes = ((("name", "type"), True),)
+
+
+class Datastore(Resource):
+    name = CharField(help_text="datastore name", read_only=True)
+    pool = CharField(help_text="storage pool holding the data", read_only=True)
+    filesystem = CharField(help_text="filesystem the pool belongs to", read_only=True)
+
+    class Meta:
+        collection = "datastores"
+        indexes = ((("name", "filesystem"), True),)
+
+
+class Profile(Resource):
+    name = CharField(unique=True, help_text="profile name", read_only=True)
+    datastore = ForeignKeyField(Datastore, help_text="datastore the profile places data in",
+                                read_only=True, backref="profiles")
+
+    class Meta:
+        collection = "profiles"
+
+
+# Created by clients, backed by storage jobs -------------------------------
+
+class Template(Resource):
+    name = CharField(unique=True, help_text="template name", validators=[NAME], immutable=True)
+    type = CharField(help_text="specific type of the template", validators=[one_of("filesystemtemplate")],
+                     immutable=True)
+    template_location = TextField(null=True, required=True, help_text="path to the template", immutable=True)
+    store_path = TextField(null=True, hidden=True)   # where the builder put the copy
+
+    class Meta:
+        collection = "templates"
+
+
+class Space(Resource):
+    name = CharField(help_text="space name", validators=[NAME], immutable=True)
+    relativepath = CharField(help_text="path of the space relative to its exposers", immutable=True,
+                             max_length=1024)
+    templates = ManyToManyField(Template, help_text="templates applied to the space", null=True,
+                                immutable=True, backref="spaces")
+    exposers = ManyToManyField(Exposer, help_text="exposers providing access to the space",
+                               immutable=True, backref="spaces")
+    profile = ForeignKeyField(Profile, help_text="profile applied to the space", immutable=True,
+                              backref="spaces")
+    size = BigIntegerField(help_text="hard limit on the size of the space in blocks", validators=[positive])
+    fileset = CharField(null=True, help_text="fileset holding the space", read_only=True)
+    path = CharField(null=True, help_text="path of the space on its filesystem", read_only=True,
+                     max_length=4096)
+    used = BigIntegerField(null=True, help_text="bytes used in the space, as last measured", read_only=True)
+
+    class Meta:
+        collection = "spaces"
+        indexes = ((("name", "profile"), True),)
+
+
+class Snapshot(Resource):
+    name = CharField(help_text="snapshot name", validators=[NAME], immutable=True)
+    type = CharField(help_text="specific type of the snapshot",
+                     validators=[one_of("gpfsspacesnapshot", "gpfsfilesystemsnapshot")], immutable=True)
+    space = ForeignKeyField(Space, null=True, help_text="space the snapshot is of", immutable=True,
+                            backref="snapshots", on_delete="CASCADE")
+    exposer = ForeignKeyField(Exposer, null=True, help_text="filesystem (exposer) the snapshot is of",
+                              immutable=True, backref="snapshots")
+    path = CharField(null=True, help_text="path of the snapshot", read_only=True, max_length=4096)
+
+    class Meta:
+        collection = "snapshots"
+        indexes = ((("name", "space", "exposer"), True),)
+
+
+SpaceTemplate = Space.templates.through_model
+SpaceExposer = Space.exposers.through_model
+
+
+class Job(BaseModel):
+    status = CharField(default="PENDING", help_text="current status of the job", read_only=True, index=True)
+    action = CharField(help_text="what the job does: create, update or delete", read_only=True)
+    resource_type = CharField(help_text="collection of the item the job works on", read_only=True)
+    resource_id = CharField(help_text="id of the item the job works on", read_only=True, index=True)
+    created = DateTimeField(default=now, help_text="when the job was submitted", read_only=True)
+    started = DateTimeField(null=True, help_text="when the job started", read_only=True)
+    finished = DateTimeField(null=True, help_text="when the job finished", read_only=True)
+    message = TextField(null=True, help_text="one-line outcome of the job", read_only=True)
+    params = TextField(null=True, hidden=True)   # JSON: what the job was asked (e.g. force)
+    stdout = TextField(default="", hidden=True)
+    stderr = TextField(default="", hidden=True)
+
+    class Meta:
+        collection = "jobs"
+
+
+# Auth ---------------------------------------------------------------------
+
+class User(BaseModel):
+    name = CharField(unique=True, validators=[matches(r"[A-Za-z0-9_.@-]+", "invalid user name")])
+    role = CharField()
+    password_hash = CharField(max_length=255)
+    created = DateTimeField(default=now)
+
+
+class Token(BaseModel):
+    token_hash = CharField(unique=True, max_length=64)
+    user = ForeignKeyField(User, backref="tokens", on_delete="CASCADE")
+    expires = DateTimeField(index=True)
+
+
+RESOURCES = [Exposer, Datastore, Profile, Template, Space, Snapshot, Job]
+TABLES = [Exposer, Datastore, Profile, Template, Space, SpaceTemplate, SpaceExposer, Snapshot, Job,
+          User, Token]
+BY_COLLECTION = {m._meta.collection: m for m in RESOURCES}

@@ -1,0 +1,48 @@
+"""The Huey queue: SqliteHuey by default, RedisHuey for scale-out.
+
+One Huey task runs every job by id; what a job does is looked up in the job
+row itself (service/tasks/runner.py), so the queue carries nothing but ids.
+"""
+import logging
+
+from huey import RedisHuey, SqliteHuey
+from huey.consumer import Consumer
+
+log = logging.getLogger(__name__)
+_huey = None
+_run_job = None
+
+
+def configure(settings):
+    """Create the queue named by settings.queue.url and register the job task."""
+    global _huey, _run_job
+    # imported here, not at the top: the job bodies register themselves with the runner
+    from service.tasks import runner, snapshots, spaces, templates  # noqa: F401
+
+    scheme, _, rest = settings.queue.url.partition("://")
+    if scheme == "sqlite":
+        _huey = SqliteHuey("pixstor", filename=rest[1:], results=False, utc=True)
+    else:
+        # blocking: the worker waits on the Redis list instead of polling it
+        _huey = RedisHuey("pixstor", url=settings.queue.url, results=False, utc=True, blocking=True)
+    _run_job = _huey.task(name="pixstor.run_job")(runner.execute)
+    return _huey
+
+
+def submit(job):
+    _run_job(job.id)
+
+
+class _QuietConsumer(Consumer):
+    """A consumer that leaves signal handling to its host process (serve)."""
+
+    def _set_signal_handlers(self):
+        pass
+
+
+def consumer(workers, embedded=False):
+    """A consumer that picks a job up within tens of milliseconds: the default
+    backoff to 10 s between polls would leave jobs waiting seconds after a lull."""
+    cls = _QuietConsumer if embedded else Consumer
+    return cls(_huey, workers=workers, periodic=False, initial_delay=0.01, backoff=1.15, max_delay=0.05,
+               worker_type="thread")

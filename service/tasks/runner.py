@@ -1,0 +1,103 @@
+"""Running one job: status transitions of the job and its item, and the job's logs.
+
+Python logging during a job goes to the job's stderr log, print() to its
+stdout log; both are kept in the database so any API process can serve them.
+"""
+import contextlib
+import io
+import json
+import logging
+import sys
+import threading
+
+from service.models import BY_COLLECTION, Job, database, now
+
+log = logging.getLogger("service.job")
+HANDLERS = {}
+_current = threading.local()
+
+
+def handles(collection, action):
+    """Register `fn(item, params)` as the body of (collection, action) jobs."""
+    def register(fn):
+        HANDLERS[(collection, action)] = fn
+        return fn
+    return register
+
+
+class _JobLogHandler(logging.Handler):
+    def emit(self, record):
+        buffers = getattr(_current, "buffers", None)
+        if buffers is not None:
+            buffers[1].write(self.format(record) + "\n")
+
+
+class _JobStdout(io.TextIOBase):
+    """sys.stdout that sends a job thread's prints to that job's log."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def write(self, text):
+        buffers = getattr(_current, "buffers", None)
+        return (buffers[0] if buffers is not None else self.real).write(text)
+
+    def flush(self):
+        self.real.flush()
+
+
+def install_log_capture():
+    handler = _JobLogHandler(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger("service").setLevel(logging.DEBUG)
+    if not isinstance(sys.stdout, _JobStdout):
+        sys.stdout = _JobStdout(sys.stdout)
+
+
+@contextlib.contextmanager
+def _captured():
+    _current.buffers = (io.StringIO(), io.StringIO())
+    try:
+        yield _current.buffers
+    finally:
+        _current.buffers = None
+
+
+def one_line(exc):
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:500]
+
+
+def execute(job_id):
+    """The Huey task: run job `job_id` once; a COMPLETED job is never run again."""
+    with database.connection_context():
+        job = Job.get_or_none(Job.id == job_id)
+        if job is None or job.status == "COMPLETED":
+            return
+        model = BY_COLLECTION[job.resource_type]
+        item = model.get_or_none(model.id == job.resource_id)
+        Job.update(status="INPROGRESS", started=now()).where(Job.id == job.id).execute()
+        if item is not None:
+            model.update(status="INPROGRESS").where(model.id == item.id).execute()
+            item.status = "INPROGRESS"
+        with _captured() as (stdout, stderr):
+            try:
+                if item is None:
+                    raise LookupError(f"/{job.resource_type}/{job.resource_id} no longer exists")
+                log.info("job %s: %s /%s/%s", job.id, job.action, job.resource_type, item.id)
+                HANDLERS[(job.resource_type, job.action)](item, json.loads(job.params or "{}"))
+                log.info("job %s completed", job.id)
+                status, message = "COMPLETED", None
+            except Exception as exc:
+                log.exception("job %s failed: %s", job.id, one_line(exc))
+                status, message = "ERRORED", one_line(exc)
+        with database.atomic():
+            Job.update(status=status, finished=now(), message=message, stdout=stdout.getvalue(),
+                       stderr=stderr.getvalue()).where(Job.id == job.id).execute()
+            if status == "ERRORED" and item is not None:
+                model.update(status="ERRORED", status_message=message, updated=now()).where(
+                    model.id == item.id).execute()
+            elif job.action != "delete" and item is not None:
+                model.update(status="ACTIVE", status_message=None, updated=now()).where(
+                    model.id == item.id).execute()

@@ -1,0 +1,33 @@
+"""Snapshot jobs: of a space's fileset, or of a whole filesystem (fileset None)."""
+import logging
+
+from service import context
+from service.models import Snapshot
+from service.tasks.spaces import placement
+from service.tasks.runner import handles
+
+log = logging.getLogger(__name__)
+
+
+def target(snapshot):
+    """(filesystem, fileset or None) the snapshot is of."""
+    if snapshot.space_id:
+        fs, _, _ = placement(snapshot.space)
+        return fs, snapshot.space.fileset
+    return context.filesystem(snapshot.exposer.name), None
+
+
+@handles("snapshots", "create")
+def create_snapshot(snapshot, params):
+    fs, fileset = target(snapshot)
+    log.info("snapshotting %s as %s", fileset or f"filesystem {fs.name}", snapshot.name)
+    path = context.driver().create_snapshot(fs, fileset, snapshot.name)
+    Snapshot.update(path=path).where(Snapshot.id == snapshot.id).execute()
+
+
+@handles("snapshots", "delete")
+def delete_snapshot(snapshot, params):
+    fs, fileset = target(snapshot)
+    log.info("deleting snapshot %s of %s", snapshot.name, fileset or f"filesystem {fs.name}")
+    context.driver().delete_snapshot(fs, fileset, snapshot.name)
+    snapshot.delete_instance()

@@ -1,0 +1,166 @@
+"""A real pixstor-mgmt: config in a temp dir, `init`, users, `serve` as a process
+on a free port, torn down afterwards.  Shared by the service and end-to-end tests."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = str(Path(sys.executable).parent / "pixstor-mgmt")
+CI = os.environ.get("CI", "").lower() == "true"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
+    """Poll `predicate` until it returns something truthy, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def write_config(folder, port, driver="posix", mountpoint="mmfs1", database=None, queue=None, extra=""):
+    folder = Path(folder)
+    config = folder / "pixstor.toml"
+    config.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+state_dir = "var"
+[database]
+url = "{database or 'sqlite:///var/pixstor.db'}"
+[queue]
+url = "{queue or 'sqlite:///var/queue.db'}"
+[auth]
+token_ttl = 3600
+[storage]
+driver = "{driver}"
+template_store = "var/templates"
+template_sources = ["models"]
+[[storage.filesystems]]
+name = "mmfs1"
+mountpoint = "{mountpoint}"
+pools = ["sas1", "sata1"]
+{extra}
+""")
+    (folder / "models").mkdir(exist_ok=True)
+    return config
+
+
+class Server:
+    """`pixstor-mgmt serve` as a child process."""
+
+    def __init__(self, folder, driver="posix", mountpoint="mmfs1", database=None, queue=None, worker=True,
+                 extra=""):
+        self.folder = Path(folder)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = write_config(self.folder, self.port, driver, mountpoint, database, queue, extra)
+        self.mountpoint = (self.folder / mountpoint).resolve()
+        self.worker = worker
+        self.process = None
+        self.log_path = self.folder / "server.log"
+
+    def cli(self, *args, input=None, check=True):
+        result = subprocess.run([CLI, "--config", str(self.config), *args], input=input, text=True,
+                                capture_output=True, timeout=120)
+        if check and result.returncode != 0:
+            raise AssertionError(f"pixstor-mgmt {' '.join(args)} exited {result.returncode}: {result.stderr}")
+        return result
+
+    def start(self):
+        init = self.cli("init")
+        self.admin_password = init.stdout.split("password ", 1)[1].split()[0]
+        self.cli("user", "add", "operator1", "--role", "operator", "--password-stdin", input="operator-pass\n")
+        self.cli("user", "add", "reader", "--role", "readonly", "--password-stdin", input="reader-pass\n")
+        args = [CLI, "--config", str(self.config), "serve"] + ([] if self.worker else ["--no-worker"])
+        self.log_file = open(self.log_path, "w")
+        self.process = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT)
+        wait_for(self._up, timeout=20, what=f"server on {self.url} (log: {self.log_path})")
+        return self
+
+    def _up(self):
+        if self.process.poll() is not None:
+            raise AssertionError(f"server exited {self.process.returncode}: {self.log_path.read_text()}")
+        try:
+            return requests.get(self.url + "/", timeout=1).status_code == 401
+        except requests.ConnectionError:
+            return False
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process:
+            self.log_file.close()
+
+    def log(self):
+        return self.log_path.read_text()
+
+    def token(self, username="admin", password=None):
+        password = password or self.admin_password
+        resp = requests.post(self.url + "/oauth2/token",
+                             data={"grant_type": "password", "username": username, "password": password})
+        assert resp.status_code == 200, resp.text
+        return resp.json()["access_token"]
+
+    def session(self, username="admin", password=None):
+        session = requests.Session()
+        session.auth = (self.token(username, password), "")
+        return session
+
+
+CJ = {"Content-Type": "application/vnd.collection+json"}
+
+
+def cj_body(**values):
+    return {"template": {"data": [{"name": k, "value": v} for k, v in values.items()]}}
+
+
+def data_of(document, index=0):
+    """An item's data as {name: value}."""
+    return {d["name"]: d["value"] for d in document["collection"]["items"][index]["data"]}
+
+
+def links_of(document, index=0):
+    return {link["name"]: link for link in document["collection"]["items"][index]["links"]}
+
+
+def wait_status(session, url, wanted=("ACTIVE", "ERRORED"), timeout=15):
+    """Poll an item until its status is one of `wanted` (or it is gone: None)."""
+    def check():
+        resp = session.get(url)
+        if resp.status_code == 404:
+            return ("gone",)
+        status = data_of(resp.json())["status"]
+        return (status,) if status in wanted else None
+    status = wait_for(check, timeout=timeout, what=f"{url} to reach {wanted}")[0]
+    return None if status == "gone" else status
+
+
+def make_model(root):
+    """The walkthrough's project template model: assets is a dependent fileset in pool sata1."""
+    root = Path(root)
+    for folder in ("assets/models", "assets/rigs", "flame", "houdini", "maya", "mudbox", "nuke", "published",
+                   "rendering"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / "assets" / ".pixstor-fileset").write_text("sata1\n")
+    return root
