@@ -1,0 +1,89 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, pixstor-mgmt contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    # Connection options shared by every pixstor.mgmt module.
+    DOCUMENTATION = r"""
+options:
+  url:
+    description:
+      - Base URL of the PixStor Management REST API, for example V(https://pixstor.example.com)
+        or V(http://127.0.0.1:5101).
+      - If not set, the value of the E(PIXSTOR_URL) environment variable is used.
+    type: str
+    required: true
+  auth_url:
+    description:
+      - Base URL of the auth server that answers C(POST /oauth2/token).
+      - Defaults to O(url).
+    type: str
+  username:
+    description:
+      - User name for the OAuth2 password grant that obtains an access token.
+      - If not set, the value of the E(PIXSTOR_USERNAME) environment variable is used.
+      - Ignored when O(token) is set.
+    type: str
+  password:
+    description:
+      - Password for O(username).
+      - If not set, the value of the E(PIXSTOR_PASSWORD) environment variable is used.
+    type: str
+  token:
+    description:
+      - An access token already obtained from C(POST /oauth2/token).
+      - When set, no token is requested and O(username)/O(password) are ignored.
+      - If not set, the value of the E(PIXSTOR_TOKEN) environment variable is used.
+    type: str
+  validate_certs:
+    description:
+      - Whether to verify the server's TLS certificate.
+      - Set to V(false) only for servers with self-signed certificates you control; prefer O(ca_path).
+      - If not set, the value of the E(PIXSTOR_VALIDATE_CERTS) environment variable is used.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - PEM file of the CA certificate(s) that signed the server's certificate.
+    type: path
+  timeout:
+    description:
+      - Timeout in seconds of one HTTP request (not of a whole job, see O(wait_timeout) where it exists).
+    type: int
+    default: 30
+requirements:
+  - requests
+notes:
+  - Authentication needs either O(token) or both O(username) and O(password).
+  - All modules belong to the action group C(pixstor.mgmt.pixstor), so connection options can be set once
+    with C(module_defaults) and C(group/pixstor.mgmt.pixstor).
+  - Connection errors and HTTP 502, 503 and 504 answers are retried up to three times with a growing pause.
+    Creations (C(POST)) are only retried when the request cannot have reached the server.
+"""
+
+    # Options of modules that manage one item whose storage work runs as a job.
+    STATE = r"""
+options:
+  state:
+    description:
+      - V(present) makes sure the item exists; V(absent) makes sure it does not.
+    type: str
+    choices: [present, absent]
+    default: present
+  wait:
+    description:
+      - Wait until the job that creates, changes or deletes the item has finished.
+      - With V(false) the module returns as soon as the API accepted the request; the item may still be
+        V(PENDING) or V(INPROGRESS).
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - How many seconds to wait for the job when O(wait=true).
+    type: int
+    default: 300
+"""

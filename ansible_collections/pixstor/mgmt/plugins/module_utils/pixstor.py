@@ -1,0 +1,566 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, pixstor-mgmt contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+"""The one Collection+JSON client every pixstor.mgmt module uses, and the
+present/absent logic the managing modules share."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import time
+import traceback
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlsplit
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+REQUESTS_IMPORT_ERROR = None
+try:
+    import requests
+    from urllib3.exceptions import NewConnectionError
+except ImportError:
+    requests = None
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+HAS_REQUESTS = requests is not None
+
+CJ = "application/vnd.collection+json"
+USER_AGENT = "pixstor.mgmt-ansible/0.1.0"
+RETRIES = 3
+RETRY_STATUSES = (502, 503, 504)
+PAGE_SIZE = 1000
+ITEM_DONE = ("ACTIVE", "ERRORED")
+JOB_DONE = ("COMPLETED", "ERRORED")
+STDERR_TAIL = 2000
+
+# SI prefixes are powers of 10, IEC prefixes powers of 2: 4G = 4 * 10**9, 4GiB = 4 * 2**30.
+SIZE_UNITS = {"": 1, "b": 1}
+for _power, _letter in enumerate("kmgtpe", start=1):
+    SIZE_UNITS[_letter] = SIZE_UNITS[_letter + "b"] = 1000 ** _power
+    SIZE_UNITS[_letter + "i"] = SIZE_UNITS[_letter + "ib"] = 1024 ** _power
+SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+
+
+class PixstorError(Exception):
+    """A failure worth a fail_json: carries the HTTP status and the API's C+J error."""
+
+    def __init__(self, msg, status=None, error=None):
+        super().__init__(msg)
+        self.msg = msg
+        self.status = status
+        self.error = error
+
+    def fail_kwargs(self):
+        kwargs = dict(msg=self.msg)
+        if self.status is not None:
+            kwargs["status_code"] = self.status
+        if self.error is not None:
+            kwargs["api_error"] = self.error
+        return kwargs
+
+
+class NotFound(PixstorError):
+    """A reference (name, id or href) that matches nothing."""
+
+
+# Pure helpers ---------------------------------------------------------------
+
+def parse_size(value):
+    """Bytes from an int or a string such as '4294967296', '4GiB', '4G', '500MiB', '1.5TiB'."""
+    if isinstance(value, bool):
+        raise ValueError("size %r is not a size" % (value,))
+    if isinstance(value, int):
+        number, unit = Decimal(value), ""
+    else:
+        match = SIZE_RE.match(str(value))
+        if not match:
+            raise ValueError("size %r is neither a number of bytes nor a size such as 4GiB, 500MiB or 4G" % (value,))
+        try:
+            number = Decimal(match.group(1))
+        except InvalidOperation:
+            raise ValueError("size %r is not a number" % (value,))
+        unit = match.group(2).lower()
+    if unit not in SIZE_UNITS:
+        raise ValueError("size %r has an unknown unit %r; use B, K/KB, M/MB, G/GB, T/TB, P/PB (powers of 1000) "
+                         "or KiB, MiB, GiB, TiB, PiB (powers of 1024)" % (value, unit))
+    total = number * SIZE_UNITS[unit]
+    if total != total.to_integral_value():
+        raise ValueError("size %r is not a whole number of bytes" % (value,))
+    if total <= 0:
+        raise ValueError("size %r must be greater than zero" % (value,))
+    return int(total)
+
+
+def format_size(size):
+    """'4GiB' for 4294967296; exact IEC when it divides, else plain bytes."""
+    if not isinstance(size, int) or size <= 0:
+        return str(size)
+    for unit, factor in (("PiB", 1024 ** 5), ("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if size % factor == 0:
+            return "%d%s" % (size // factor, unit)
+    return "%dB" % size
+
+
+def flatten(item):
+    """A C+J item as a plain dict: data by name, plus href and links (name -> href)."""
+    flat = dict((d.get("name"), d.get("value")) for d in item.get("data") or [] if d.get("name"))
+    flat["href"] = item.get("href")
+    flat["links"] = dict((link.get("name"), link.get("href")) for link in item.get("links") or [] if link.get("name"))
+    return flat
+
+
+def link_href(flat, name):
+    """Href of a link by name, case-insensitively (servers spell 'Stdout' and 'stdout')."""
+    for key, href in (flat.get("links") or {}).items():
+        if key.lower() == name.lower():
+            return href
+    return None
+
+
+def cj_template(data):
+    return {"template": {"data": [{"name": key, "value": value} for key, value in data.items()]}}
+
+
+def path_of(url):
+    """Path and query of a URL: hrefs are path-absolute, headers carry absolute URLs."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def ref_id(ref):
+    return path_of(str(ref)).split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
+def as_href(ref, collection):
+    """'/<collection>/<id>' for an id or an href (absolute or not); None stays None."""
+    if ref in (None, ""):
+        return None
+    return "/%s/%s" % (collection, ref_id(ref))
+
+
+def ref_list(value, collection):
+    """Sorted, de-duplicated hrefs from a list or a comma-separated string of ids/hrefs."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = value.split(",")
+    return sorted(set(as_href(v.strip() if isinstance(v, str) else v, collection) for v in value if v not in (None, "")))
+
+
+def norm_path(path):
+    """Relative path compared without leading/trailing/double slashes."""
+    if path in (None, ""):
+        return path
+    stripped = str(path).strip("/")
+    return posixpath.normpath(stripped) if stripped else ""
+
+
+def public(flat):
+    return dict(flat) if flat else {}
+
+
+# Module plumbing -------------------------------------------------------------
+
+def pixstor_argument_spec():
+    """Connection options; documented once in the pixstor.mgmt.pixstor doc fragment."""
+    return dict(
+        url=dict(type="str", required=True, fallback=(env_fallback, ["PIXSTOR_URL"])),
+        auth_url=dict(type="str"),
+        username=dict(type="str", fallback=(env_fallback, ["PIXSTOR_USERNAME"])),
+        password=dict(type="str", no_log=True, fallback=(env_fallback, ["PIXSTOR_PASSWORD"])),
+        token=dict(type="str", no_log=True, fallback=(env_fallback, ["PIXSTOR_TOKEN"])),
+        validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["PIXSTOR_VALIDATE_CERTS"])),
+        ca_path=dict(type="path"),
+        timeout=dict(type="int", default=30),
+    )
+
+
+def state_argument_spec():
+    """state/wait/wait_timeout; documented in the pixstor.mgmt.pixstor.state doc fragment."""
+    return dict(
+        state=dict(type="str", default="present", choices=["present", "absent"]),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=300),
+    )
+
+
+def pixstor_module(argument_spec, managed=True, **kwargs):
+    spec = pixstor_argument_spec()
+    if managed:
+        spec.update(state_argument_spec())
+    spec.update(argument_spec)
+    # Not mutually_exclusive: env fallbacks fill both token and username, and token simply wins.
+    kwargs["required_together"] = [("username", "password")] + kwargs.get("required_together", [])
+    kwargs["required_one_of"] = [("token", "username")] + kwargs.get("required_one_of", [])
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
+    if not HAS_REQUESTS:
+        module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+    return module
+
+
+def run_module(module, manage):
+    """Log in, run manage(client) -> result dict, and turn PixstorError into fail_json."""
+    try:
+        client = PixstorClient(module)
+        client.login()
+        result = manage(client)
+    except PixstorError as exc:
+        module.fail_json(**exc.fail_kwargs())
+    module.exit_json(**result)
+
+
+def _never_sent(exc):
+    """True when a connection error happened before the request reached the server."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError) or isinstance(exc.args[0] if exc.args else None, NewConnectionError)
+
+
+class Accepted(object):
+    """What a write answered: the item (flat), where to poll it, and the job."""
+
+    def __init__(self, item, location, job):
+        self.item = item
+        self.location = location
+        self.job = job
+
+    @property
+    def href(self):
+        return (self.item or {}).get("href") or (path_of(self.location) or "").split("?", 1)[0] or None
+
+
+# The client ------------------------------------------------------------------
+
+class PixstorClient(object):
+
+    def __init__(self, module):
+        self.module = module
+        params = module.params
+        self.url = params["url"].rstrip("/")
+        self.auth_url = (params.get("auth_url") or params["url"]).rstrip("/")
+        self.timeout = params["timeout"]
+        self.session = requests.Session()
+        self.session.verify = (params.get("ca_path") or True) if params["validate_certs"] else False
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["Accept"] = CJ + ", application/json;q=0.9, text/plain;q=0.5"
+        self._refs = {}
+
+    # HTTP ------------------------------------------------------------------
+
+    def absolute(self, href):
+        return href if "://" in href else self.url + (href if href.startswith("/") else "/" + href)
+
+    def _send(self, method, url, idempotent, **kwargs):
+        """One request with bounded retries on connection errors and 502/503/504.
+
+        A POST that may have reached the server is not resent (it could create twice):
+        it is retried only when the connection never opened or the answer is 503.
+        """
+        for attempt in range(RETRIES + 1):
+            last = attempt == RETRIES
+            try:
+                resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                if last or not (idempotent or _never_sent(exc)):
+                    raise PixstorError("%s %s failed: %s" % (method, path_of(url), exc))
+            else:
+                retry = resp.status_code in RETRY_STATUSES and (idempotent or resp.status_code == 503)
+                if last or not retry:
+                    return resp
+            time.sleep(0.5 * 2 ** attempt)
+        raise PixstorError("%s %s failed after %d attempts" % (method, path_of(url), RETRIES + 1))
+
+    def request(self, method, href, ok=(200,), missing_ok=False, **kwargs):
+        url = self.absolute(href)
+        resp = self._send(method, url, idempotent=method != "POST", **kwargs)
+        if resp.status_code in ok or (missing_ok and resp.status_code == 404):
+            return resp
+        raise api_error(resp, method, path_of(url))
+
+    def login(self):
+        params = self.module.params
+        if params.get("token"):
+            self.session.auth = (params["token"], "")
+            return
+        url = self.auth_url + "/oauth2/token"
+        form = dict(grant_type="password", username=params["username"], password=params["password"])
+        # A second token request is harmless, so this POST is retried like a read.
+        resp = self._send("POST", url, idempotent=True, data=form, headers={"Accept": "application/json"})
+        body = _json_or_none(resp)
+        if resp.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            why = ""
+            if isinstance(body, dict) and body.get("error"):
+                why = ": %s" % body["error"] + (" (%s)" % body["error_description"] if body.get("error_description") else "")
+            raise PixstorError("could not obtain an access token from %s as %r: HTTP %d%s"
+                               % (url, params["username"], resp.status_code, why),
+                               status=resp.status_code, error=body if isinstance(body, dict) else None)
+        self.session.auth = (body["access_token"], "")
+
+    # Reads -----------------------------------------------------------------
+
+    def find(self, collection, where=None):
+        """Every item of a collection matching a Mongo-style `where`, as flat dicts."""
+        items, page = [], 1
+        while True:
+            params = {"max_results": PAGE_SIZE}
+            if where:
+                params["where"] = json.dumps(where, sort_keys=True)
+            if page > 1:
+                params["page"] = page
+            resp = self.request("GET", "/%s/" % collection, params=params)
+            batch = [flatten(i) for i in _collection(resp).get("items") or []]
+            items.extend(batch)
+            total = resp.headers.get("X-Total-Count")
+            if len(batch) < PAGE_SIZE or (total is not None and len(items) >= int(total)):
+                return items
+            page += 1
+
+    def find_one(self, collection, where, what):
+        found = self.find(collection, where)
+        if len(found) > 1:
+            raise PixstorError("%d %s match %s: %s; say which one" % (
+                len(found), collection, what, ", ".join(sorted(i["href"] for i in found))))
+        return found[0] if found else None
+
+    def get(self, href):
+        """(flat item, ETag) of an item, or (None, None) when it is gone."""
+        resp = self.request("GET", href, missing_ok=True)
+        if resp.status_code == 404:
+            return None, None
+        items = _collection(resp).get("items") or []
+        return (flatten(items[0]) if items else None), resp.headers.get("ETag")
+
+    def resolve(self, collection, ref, what, where=None):
+        """Href of an item named `ref`, or given by id or href; NotFound otherwise."""
+        key = (collection, ref, json.dumps(where, sort_keys=True))
+        if key in self._refs:
+            return self._refs[key]
+        if "/" in ref:
+            prefix = path_of(ref).lstrip("/").split("/", 1)[0]
+            if prefix != collection:
+                raise PixstorError("%s %r is not an href of /%s/" % (what, ref, collection))
+            item = self.get(as_href(ref, collection))[0]
+        else:
+            item = self.find_one(collection, dict(where or {}, name=ref), "%s %r" % (what, ref))
+            if item is None:
+                # Not a name: perhaps an id, which the API accepts wherever an href goes.
+                item = self.get(as_href(ref, collection))[0]
+        if item is None:
+            raise NotFound("%s %r not found in /%s/" % (what, ref, collection))
+        self._refs[key] = item["href"]
+        return item["href"]
+
+    def job_stderr(self, job_href):
+        """Tail of a job's stderr log ('' when it cannot be read)."""
+        if not job_href:
+            return ""
+        try:
+            job = self.get(job_href)[0] or {}
+            resp = self.request("GET", link_href(job, "stderr") or job_href.rstrip("/") + "/stderr")
+        except PixstorError:
+            return ""
+        return resp.text[-STDERR_TAIL:].strip()
+
+    # Writes ----------------------------------------------------------------
+
+    def create(self, collection, data):
+        resp = self.request("POST", "/%s/" % collection, ok=(200, 201, 202),
+                            data=json.dumps(cj_template(data)), headers={"Content-Type": CJ})
+        return _accepted(resp)
+
+    def update(self, href, data, etag=None):
+        headers = {"Content-Type": CJ}
+        if etag:
+            headers["If-Match"] = etag
+        resp = self.request("PATCH", href, ok=(200, 202), data=json.dumps(cj_template(data)), headers=headers)
+        return _accepted(resp)
+
+    def delete(self, href, force=False):
+        """Job href of the deletion; None when the item was already gone or went at once."""
+        resp = self.request("DELETE", href, ok=(200, 202, 204), missing_ok=True,
+                            params={"force": "true"} if force else None)
+        return _job_link(resp) if resp.status_code == 202 else None
+
+    # Waiting ---------------------------------------------------------------
+
+    def wait(self, href, location=None, job=None, timeout=300, gone=False, what="item"):
+        """Poll the job and the item until both are done; (flat item or None, job summary).
+
+        The job is read before the item on each round: an item that still reads ACTIVE
+        right after a resize was accepted is not mistaken for the resize being done.
+        """
+        deadline = time.monotonic() + timeout
+        delay = 0.1
+        job_status = None
+        while True:
+            if job and job_status not in JOB_DONE:
+                job_status = (self.get(job)[0] or {}).get("status")
+            item = self.get(location or href)[0]
+            status = (item or {}).get("status")
+            job_finished = not job or job_status in JOB_DONE
+            if status == "ERRORED" or job_status == "ERRORED":
+                stderr = self.job_stderr(job)
+                raise PixstorError("%s %s ended ERRORED: %s%s" % (
+                    what, href, (item or {}).get("status_message") or "job %s failed" % job,
+                    "\njob stderr:\n" + stderr if stderr else ""))
+            if job_finished and ((gone and item is None) or (not gone and status in ITEM_DONE)):
+                if item is not None and location:
+                    item = self.get(href)[0]    # the Location may carry a projection
+                return item, ({"href": job, "status": job_status} if job else None)
+            if time.monotonic() >= deadline:
+                raise PixstorError("timed out after %ds waiting for %s %s (status %s, job %s %s); the job goes on "
+                                   "on the server: raise wait_timeout or use wait=false"
+                                   % (timeout, what, href, status or "gone", job or "-", job_status or "-"))
+            time.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+
+
+def _json_or_none(resp):
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _collection(resp):
+    body = _json_or_none(resp)
+    if not isinstance(body, dict) or not isinstance(body.get("collection"), dict):
+        raise PixstorError("%s %s answered HTTP %d without a Collection+JSON document"
+                           % (resp.request.method if resp.request else "GET", path_of(resp.url), resp.status_code))
+    return body["collection"]
+
+
+def _job_link(resp):
+    return path_of((resp.links.get("job") or {}).get("url"))
+
+
+def _accepted(resp):
+    body = _json_or_none(resp)
+    items = ((body or {}).get("collection") or {}).get("items") or [] if isinstance(body, dict) else []
+    location = resp.headers.get("Location")
+    return Accepted(flatten(items[0]) if items else None, path_of(location), _job_link(resp))
+
+
+def api_error(resp, method, path):
+    """PixstorError quoting the API's C+J error (message and per-field details)."""
+    body = _json_or_none(resp)
+    error = ((body.get("collection") or {}).get("error") if isinstance(body, dict) else None) or None
+    msg = "%s %s failed: HTTP %d" % (method, path, resp.status_code)
+    if isinstance(error, dict):
+        msg += " %s" % (error.get("message") or error.get("title") or "")
+        details = error.get("details")
+        if isinstance(details, dict) and details:
+            msg += " (%s)" % "; ".join("%s: %s" % (k, v) for k, v in sorted(details.items()))
+        elif details:
+            msg += " (%s)" % details
+    elif resp.text:
+        msg += " %s" % resp.text.strip()[:300]
+    if resp.status_code == 401:
+        msg += "; check token, or username and password"
+    elif resp.status_code == 405 and resp.headers.get("Allow"):
+        msg += "; allowed for this user: %s" % resp.headers["Allow"]
+    elif resp.status_code == 412:
+        msg += "; the item changed on the server meanwhile, run again"
+    return PixstorError(msg.strip(), status=resp.status_code, error=error)
+
+
+# Present/absent, shared by the managing modules --------------------------------
+
+class ItemManager(object):
+    """Drive one item to its state.
+
+    `observe(item)` and `desired` use the same normalised shape (sorted hrefs,
+    stripped paths, bytes) so comparisons are order-insensitive and a second run
+    finds nothing to do. A None in `desired` means "not managed by this task".
+    """
+
+    def __init__(self, module, client, collection, kind, observe, mutable=(), update_action="update"):
+        self.module = module
+        self.client = client
+        self.collection = collection
+        self.kind = kind
+        self.observe = observe
+        self.mutable = mutable
+        self.update_action = update_action
+        self.params = module.params
+        self.result = dict(changed=False, actions=[], job=None, diff=dict(before={}, after={}))
+
+    def done(self, item, before, after):
+        self.result[self.kind] = public(item)
+        self.result["diff"] = dict(before=before, after=after)
+        return self.result
+
+    def act(self, action):
+        self.result["changed"] = True
+        self.result["actions"].append(action)
+        return not self.module.check_mode
+
+    def _wait(self, href, location, job, gone=False):
+        return self.client.wait(href, location=location, job=job, timeout=self.params["wait_timeout"],
+                                gone=gone, what=self.kind)
+
+    def absent(self, current, delete_params=None):
+        if current is None:
+            return self.done(None, {}, {})
+        before = self.observe(current)
+        if self.act("delete"):
+            job = self.client.delete(current["href"], **(delete_params or {}))
+            self.result["job"] = {"href": job, "status": None} if job else None
+            if job and self.params["wait"]:
+                self.result["job"] = self._wait(current["href"], None, job, gone=True)[1]
+        return self.done(None, before, {})
+
+    def present(self, current, desired, create_body, label):
+        after = dict((k, v) for k, v in desired.items() if v is not None)
+        if current is None:
+            if not self.act("create"):
+                return self.done(after, {}, after)
+            accepted = self.client.create(self.collection, create_body)
+            return self._finish(accepted, accepted.href, {}, after)
+
+        before = self.observe(current)
+        changes = dict((k, v) for k, v in desired.items() if v is not None and before.get(k) != v)
+        frozen = sorted(k for k in changes if k not in self.mutable)
+        if frozen:
+            self.module.fail_json(
+                msg="%s: %s cannot be changed once created (%s). Keep the current value in the task, or remove "
+                    "the %s (state: absent) and create it again." % (
+                        label, ", ".join(frozen), "; ".join("%s is %s, requested %s" % (
+                            k, _show(before.get(k)), _show(changes[k])) for k in frozen), self.kind),
+                **{self.kind: public(current)})
+        if changes:
+            if not self.act(self.update_action):
+                return self.done(dict(current, **changes), before, dict(before, **changes))
+            etag = self.client.get(current["href"])[1]
+            accepted = self.client.update(current["href"], changes, etag)
+            return self._finish(accepted, current["href"], before, dict(before, **changes))
+
+        status = current.get("status")
+        if status == "ERRORED":
+            self.module.fail_json(
+                msg="%s is ERRORED: %s. Remove it (state: absent) and create it again; the job log of %s says more."
+                    % (label, current.get("status_message") or "no reason given", link_href(current, "Jobs")),
+                **{self.kind: public(current)})
+        if status not in ITEM_DONE and self.params["wait"]:
+            # Created earlier with wait=false: wait for it without writing anything.
+            current = self._wait(current["href"], None, None)[0] or current
+        return self.done(current, before, before)
+
+    def _finish(self, accepted, href, before, after):
+        item = accepted.item
+        self.result["job"] = {"href": accepted.job, "status": None} if accepted.job else None
+        if self.params["wait"] and (accepted.job or accepted.location):
+            item, self.result["job"] = self._wait(href, accepted.location, accepted.job)
+        elif item is None and href:
+            item = self.client.get(href)[0]
+        return self.done(item, before, after)
+
+
+def _show(value):
+    return json.dumps(value) if not isinstance(value, str) else repr(value)
