@@ -3,7 +3,7 @@ import hashlib
 import json
 import logging
 import uuid
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 import bottle
 
@@ -130,7 +130,7 @@ def _list(view):
     bottle.response.set_header("X-Total-Count", str(total))
     path = bottle.request.path
     query_string = bottle.request.query_string
-    href = path + ("?" + unquote(query_string) if query_string else "")
+    href = path + ("?" + unquote_plus(query_string) if query_string else "")
     paging = paging_links(path, params, page, max_results, total)
     return _cj(collection_document(view, href, objects, view.related(objects), projection, paging))
 

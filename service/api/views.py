@@ -23,7 +23,8 @@ class View:
         self.model = model
         self.collection = model._meta.collection
         declared = list(model._meta.sorted_fields) + list(model._meta.manytomany.values())
-        declared = [fld for fld in declared if not getattr(fld, "hidden", False)]
+        # backrefs peewee adds (Exposer.spaces) are not declared here, so not shown
+        declared = [fld for fld in declared if isinstance(fld, f.ApiField) and not fld.hidden]
         # status and id first (as in the walkthrough), then declaration order
         first = [n for n in ("status", "id") if n in model._meta.fields]
         rest = sorted((fld for fld in declared if fld.name not in first), key=lambda fld: fld._order)
