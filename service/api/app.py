@@ -125,7 +125,8 @@ def _list(view):
     if where is not None:
         select = select.where(where)
     total = select.count()
-    select = select.order_by(*(order or [view.model.created, view.model.id])).paginate(page, max_results)
+    # id last: a stable order, so pages neither repeat nor skip items
+    select = select.order_by(*(order or [view.model.created]), view.model.id).paginate(page, max_results)
     objects = list(select)
     bottle.response.set_header("X-Total-Count", str(total))
     path = bottle.request.path

