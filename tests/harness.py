@@ -164,3 +164,48 @@ def make_model(root):
         (root / folder).mkdir(parents=True, exist_ok=True)
     (root / "assets" / ".pixstor-fileset").write_text("sata1\n")
     return root
+
+
+def require(available, reason):
+    """Skip a test whose outside need is missing — but in CI a skip is a failure."""
+    import pytest
+    if not available:
+        if CI:
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+
+
+def postgres_database():
+    """A fresh PostgreSQL database (url, drop function), or (None, reason)."""
+    import uuid
+
+    import psycopg2
+    try:
+        admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test", connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        return None, f"PostgreSQL not reachable at 127.0.0.1:5432: {str(exc).strip()}"
+    admin.autocommit = True
+    name = f"pixstor_test_{uuid.uuid4().hex[:10]}"
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+    return f"postgresql://postgres@127.0.0.1:5432/{name}", drop
+
+
+def redis_queue():
+    """A Redis queue url on a database this run owns, or (None, reason)."""
+    import random
+
+    import redis
+    number = random.randint(1, 15)
+    client = redis.Redis(host="127.0.0.1", port=6379, db=number, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        return None, f"Redis not reachable at 127.0.0.1:6379: {exc}"
+    client.flushdb()
+    return f"redis://127.0.0.1:6379/{number}", client.flushdb
