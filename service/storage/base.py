@@ -1,0 +1,231 @@
+"""The storage driver interface every backend (posix, btrfs, gpfs) implements.
+
+A *fileset* is the unit the service manages: a space's independent fileset, or a dependent
+fileset inside it that came from a template. Every operation is idempotent, so a job that
+crashed half-way can simply be run again.
+"""
+from __future__ import annotations
+
+import abc
+import os
+import re
+from dataclasses import dataclass
+
+from . import tree
+from .tree import MARKER, SNAPSHOTS  # noqa: F401  (part of this module's interface)
+
+# Fileset and snapshot names end up as command arguments and file names: no path separators,
+# and never a leading "-" that a command could read as an option.
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
+
+
+@dataclass(frozen=True)
+class Filesystem:
+    name: str                 # e.g. "mmfs1"
+    mountpoint: str           # absolute path, e.g. "/mmfs1"
+    pools: tuple[str, ...]    # e.g. ("sas1", "sata1")
+
+
+@dataclass(frozen=True)
+class FilesetInfo:
+    """What a driver knows about one fileset."""
+    name: str
+    path: str | None           # junction path; None when the fileset is not linked
+    parent: str | None = None  # owner of the inode space for a dependent fileset, else None
+    pool: str | None = None
+
+
+class StorageError(Exception):
+    """One-line message; goes into the item's status_message. `details` holds the whole story."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details or message
+
+
+class NotEmpty(StorageError):
+    """Delete refused: the fileset holds data."""
+
+
+def check_name(kind: str, name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise StorageError(f"invalid {kind} name {name!r}: use letters, digits, '_', '.', '-' "
+                           "(not first), at most 255 characters")
+    return name
+
+
+def filesystem_from_config(entry) -> Filesystem:
+    return Filesystem(name=entry.name, mountpoint=os.path.normpath(entry.mountpoint),
+                      pools=tuple(entry.pools))
+
+
+def is_below(path: str, top: str) -> bool:
+    """True when `path` lies strictly inside `top` (both normalised absolute paths)."""
+    return path != top and path.startswith(top.rstrip("/") + "/")
+
+
+def depth(path: str) -> int:
+    return path.rstrip("/").count("/")
+
+
+def find(filesets: list[FilesetInfo], name: str) -> FilesetInfo | None:
+    return next((f for f in filesets if f.name == name), None)
+
+
+class Driver(abc.ABC):
+    name: str
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.filesystems = [filesystem_from_config(e) for e in getattr(settings, "filesystems", [])]
+
+    # -- what every backend provides -------------------------------------------------------
+    @abc.abstractmethod
+    def discover(self) -> list[Filesystem]:
+        """The filesystems (and their data pools) this driver manages."""
+
+    @abc.abstractmethod
+    def list_filesets(self, fs: Filesystem) -> list[FilesetInfo]:
+        """Every fileset of `fs` this driver knows of."""
+
+    @abc.abstractmethod
+    def create_fileset(self, fs: Filesystem, name: str, path: str, pool: str,
+                       parent: str | None = None) -> None:
+        """Create fileset `name` linked at `path`; independent when parent is None."""
+
+    @abc.abstractmethod
+    def set_quota(self, fs: Filesystem, fileset: str, hard: int, soft: int) -> None:
+        """Apply a block quota in bytes."""
+
+    @abc.abstractmethod
+    def quota(self, fs: Filesystem, fileset: str) -> tuple[int, int]:
+        """(hard, soft) in bytes, as recorded/applied."""
+
+    @abc.abstractmethod
+    def usage(self, fs: Filesystem, fileset: str) -> int:
+        """Bytes charged to the fileset, measured now."""
+
+    @abc.abstractmethod
+    def delete_fileset(self, fs: Filesystem, name: str, force: bool = False) -> None:
+        """Remove the fileset; NotEmpty when it holds data and force is False."""
+
+    @abc.abstractmethod
+    def create_snapshot(self, fs: Filesystem, fileset: str, name: str) -> str:
+        """Snapshot the fileset; returns the snapshot's path."""
+
+    @abc.abstractmethod
+    def delete_snapshot(self, fs: Filesystem, fileset: str, name: str) -> None:
+        """Remove a snapshot; a missing one is fine."""
+
+    @abc.abstractmethod
+    def model_filesets(self, fs: Filesystem, model_path: str) -> dict[str, str]:
+        """Dependent filesets inside a template model: {path relative to model: pool}."""
+
+    # -- shared behaviour ------------------------------------------------------------------
+    def filesystem(self, name: str) -> Filesystem:
+        for fs in self.filesystems:
+            if fs.name == name:
+                return fs
+        raise StorageError(f"unknown filesystem {name!r} (configured: "
+                           f"{', '.join(f.name for f in self.filesystems) or 'none'})")
+
+    def fileset_info(self, fs: Filesystem, name: str) -> FilesetInfo | None:
+        return find(self.list_filesets(fs), name)
+
+    def require_fileset(self, fs: Filesystem, name: str,
+                        filesets: list[FilesetInfo] | None = None) -> FilesetInfo:
+        info = find(self.list_filesets(fs) if filesets is None else filesets, name)
+        if info is None:
+            raise StorageError(f"fileset {name} does not exist on {fs.name}")
+        return info
+
+    def snapshot_source(self, fs: Filesystem, name: str, filesets: list[FilesetInfo]) -> FilesetInfo:
+        """The fileset to snapshot: it must exist, be independent and be linked."""
+        info = self.require_fileset(fs, name, filesets)
+        if info.parent is not None:
+            raise StorageError(f"fileset {name} is dependent; snapshot its independent "
+                               f"fileset {info.parent} instead")
+        if not info.path:
+            raise StorageError(f"fileset {name} is not linked")
+        return info
+
+    def check_deletable(self, info: FilesetInfo, filesets: list[FilesetInfo],
+                        force: bool) -> list[FilesetInfo]:
+        """Refuse a delete that would take other filesets or (unforced) data with it.
+        Returns the fileset's dependents, deepest first: they go before it."""
+        dependents, others = self.nested_filesets(info, filesets)
+        if others:
+            raise StorageError(f"cannot delete fileset {info.name}: fileset(s) "
+                               f"{', '.join(o.name for o in others)} are linked inside it")
+        if not force and self.holds_data_of(info, filesets):
+            raise NotEmpty(f"fileset {info.name} holds data; delete it with force to remove the data")
+        return dependents
+
+    def fileset_at(self, fs: Filesystem, path: str) -> str | None:
+        path = os.path.normpath(path)
+        return next((f.name for f in self.list_filesets(fs) if f.path == path), None)
+
+    def fileset_path(self, fs: Filesystem, name: str) -> str | None:
+        info = self.fileset_info(fs, name)
+        return info.path if info else None
+
+    @staticmethod
+    def nested_filesets(info: FilesetInfo, filesets: list[FilesetInfo]
+                        ) -> tuple[list[FilesetInfo], list[FilesetInfo]]:
+        """Filesets linked below `info`: (its dependents, others), each deepest first."""
+        if not info.path:
+            return [], []
+        below = sorted((f for f in filesets if f.path and is_below(f.path, info.path)),
+                       key=lambda f: depth(f.path), reverse=True)
+        return ([f for f in below if f.parent == info.name],
+                [f for f in below if f.parent != info.name])
+
+    def holds_data(self, fs: Filesystem, fileset: str) -> bool:
+        filesets = self.list_filesets(fs)
+        info = find(filesets, fileset)
+        return info is not None and self.holds_data_of(info, filesets)
+
+    def holds_data_of(self, info: FilesetInfo, filesets: list[FilesetInfo]) -> bool:
+        if not info.path or not os.path.isdir(info.path):
+            return False
+        dependents, others = self.nested_filesets(info, filesets)
+        return tree.holds_data(info.path, roots=[info.path] + [d.path for d in dependents],
+                               skip=[o.path for o in others])
+
+    def copy_tree(self, src: str, dst: str) -> None:
+        if not os.path.isdir(src):
+            raise StorageError(f"cannot copy {src}: not a directory")
+        tree.copy_tree(src, dst)
+
+    def check_junction(self, fs: Filesystem, path: str) -> str:
+        """Normalise a junction path and make sure it lies inside the filesystem."""
+        if not isinstance(path, str) or not os.path.isabs(path):
+            raise StorageError(f"junction path {path!r} is not absolute")
+        path = os.path.normpath(path)
+        if not is_below(path, fs.mountpoint):
+            raise StorageError(f"junction path {path} is not inside {fs.name} ({fs.mountpoint})")
+        parts = os.path.relpath(path, fs.mountpoint).split(os.sep)
+        if parts[0] == ".pixstor" or SNAPSHOTS in parts:
+            raise StorageError(f"junction path {path} lies in a reserved folder")
+        return path
+
+    @staticmethod
+    def check_free(name: str, path: str, filesets: list[FilesetInfo]) -> None:
+        """Refuse a junction path already used by something other than fileset `name`."""
+        owner = next((f.name for f in filesets if f.path == path), None)
+        if owner is not None and owner != name:
+            raise StorageError(f"{path} is already the junction of fileset {owner}")
+        if owner is None and os.path.lexists(path):
+            if os.path.islink(path) or not os.path.isdir(path):
+                raise StorageError(f"{path} exists and is not a directory")
+            if tree.has_entries(path, ignore={MARKER}):
+                raise StorageError(f"{path} exists and is not empty")
+
+    def model_markers(self, fs: Filesystem, model_path: str) -> dict[str, str]:
+        """Folders of a model marked with MARKER: {relative path: pool}."""
+        return {rel: pool or self.default_pool(fs)
+                for rel, pool in tree.marked_folders(model_path).items()}
+
+    @staticmethod
+    def default_pool(fs: Filesystem) -> str:
+        return fs.pools[0] if fs.pools else "system"

@@ -1,0 +1,290 @@
+"""Behaviour shared by the drivers that keep filesets on this machine: posix, and btrfs on a
+loop-mounted image (those runs carry the `btrfs` mark)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from service.storage import MARKER, SNAPSHOTS, NotEmpty, StorageError
+
+GiB = 1 << 30
+
+
+def write(path: str, data: bytes | str = b"x") -> str:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+def read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+@pytest.fixture
+def space(local):
+    """A space's independent fileset at {mountpoint}/projects/sleepy_snake."""
+    driver, fs = local
+    path = os.path.join(fs.mountpoint, "projects", "sleepy_snake")
+    driver.create_fileset(fs, "sas1-sleepy-snake", path, "sas1")
+    return driver, fs, path
+
+
+# -- create ---------------------------------------------------------------------------------
+def test_create_makes_the_junction_and_missing_parents(space):
+    driver, fs, path = space
+    assert os.path.isdir(path)
+    assert driver.fileset_at(fs, path) == "sas1-sleepy-snake"
+    assert driver.fileset_path(fs, "sas1-sleepy-snake") == path
+    assert driver.fileset_at(fs, os.path.dirname(path)) is None
+    assert driver.fileset_path(fs, "nope") is None
+
+
+def test_create_again_is_a_no_op_that_keeps_content(space):
+    driver, fs, path = space
+    write(os.path.join(path, "notes.txt"), "keep me")
+    driver.create_fileset(fs, "sas1-sleepy-snake", path, "sas1")
+    assert read(os.path.join(path, "notes.txt")) == b"keep me"
+    assert [f.name for f in driver.list_filesets(fs)] == ["sas1-sleepy-snake"]
+
+
+def test_create_refuses_a_path_holding_something_else(local):
+    driver, fs = local
+    occupied = write(os.path.join(fs.mountpoint, "taken", "file"))
+    with pytest.raises(StorageError, match="not empty"):
+        driver.create_fileset(fs, "sas1-a", os.path.dirname(occupied), "sas1")
+    with pytest.raises(StorageError, match="not a directory"):
+        driver.create_fileset(fs, "sas1-b", occupied, "sas1")
+    assert os.path.isfile(occupied) and driver.list_filesets(fs) == []
+
+
+def test_create_adopts_an_empty_folder_left_by_an_interrupted_attempt(local):
+    driver, fs = local
+    path = os.path.join(fs.mountpoint, "half")
+    os.makedirs(path)
+    driver.create_fileset(fs, "sas1-half", path, "sas1")
+    assert driver.fileset_at(fs, path) == "sas1-half"
+
+
+def test_create_refuses_another_filesets_junction_and_a_second_path(space):
+    driver, fs, path = space
+    with pytest.raises(StorageError, match="junction of fileset sas1-sleepy-snake"):
+        driver.create_fileset(fs, "sas1-other", path, "sas1")
+    with pytest.raises(StorageError, match="already exists at"):
+        driver.create_fileset(fs, "sas1-sleepy-snake", os.path.join(fs.mountpoint, "elsewhere"), "sas1")
+
+
+@pytest.mark.parametrize("bad", ["relative/path", "/outside/the/filesystem", "{mnt}", "{mnt}/.pixstor/x"])
+def test_create_refuses_paths_outside_the_filesystem(local, bad):
+    driver, fs = local
+    with pytest.raises(StorageError):
+        driver.create_fileset(fs, "sas1-x", bad.format(mnt=fs.mountpoint), "sas1")
+
+
+@pytest.mark.parametrize("name", ["-f", "a/b", "", ".hidden", "x" * 300])
+def test_create_refuses_names_that_are_not_plain_words(local, name):
+    driver, fs = local
+    with pytest.raises(StorageError, match="invalid fileset name"):
+        driver.create_fileset(fs, name, os.path.join(fs.mountpoint, "x"), "sas1")
+
+
+def test_dependent_fileset_gets_a_marker_naming_its_pool(space):
+    driver, fs, path = space
+    assets = os.path.join(path, "assets")
+    driver.create_fileset(fs, "sata1-sleepy-snake-8b234c97", assets, "sata1", parent="sas1-sleepy-snake")
+    driver.create_fileset(fs, "sata1-sleepy-snake-8b234c97", assets, "sata1", parent="sas1-sleepy-snake")
+    assert read(os.path.join(assets, MARKER)).strip() == b"sata1"
+    assert driver.fileset_at(fs, assets) == "sata1-sleepy-snake-8b234c97"
+    assert driver.model_filesets(fs, path) == {"assets": "sata1"}  # a space looks like a model
+
+
+def test_dependent_fileset_needs_an_independent_parent_around_it(space):
+    driver, fs, path = space
+    with pytest.raises(StorageError, match="parent fileset ghost does not exist"):
+        driver.create_fileset(fs, "sata1-d", os.path.join(path, "d"), "sata1", parent="ghost")
+    with pytest.raises(StorageError, match="not inside parent"):
+        driver.create_fileset(fs, "sata1-d", os.path.join(fs.mountpoint, "d"), "sata1",
+                              parent="sas1-sleepy-snake")
+    driver.create_fileset(fs, "sata1-d", os.path.join(path, "d"), "sata1", parent="sas1-sleepy-snake")
+    with pytest.raises(StorageError, match="itself dependent"):
+        driver.create_fileset(fs, "sata1-e", os.path.join(path, "d", "e"), "sata1", parent="sata1-d")
+
+
+# -- quota and usage ------------------------------------------------------------------------
+def test_quota_reads_back_what_was_set(space):
+    driver, fs, _ = space
+    driver.set_quota(fs, "sas1-sleepy-snake", 4 * GiB, 3865470566)
+    assert driver.quota(fs, "sas1-sleepy-snake") == (4 * GiB, 3865470566)
+    driver.set_quota(fs, "sas1-sleepy-snake", 4 * GiB, 3865470566)  # again: same answer
+    assert driver.quota(fs, "sas1-sleepy-snake") == (4 * GiB, 3865470566)
+
+
+def test_quota_refuses_nonsense_and_unknown_filesets(space):
+    driver, fs, _ = space
+    with pytest.raises(StorageError, match="above hard limit"):
+        driver.set_quota(fs, "sas1-sleepy-snake", 10, 20)
+    with pytest.raises(StorageError, match=">= 0"):
+        driver.set_quota(fs, "sas1-sleepy-snake", -1, 0)
+    with pytest.raises(StorageError, match="does not exist"):
+        driver.set_quota(fs, "nope", 10, 5)
+    with pytest.raises(StorageError, match="does not exist"):
+        driver.usage(fs, "nope")
+
+
+def test_usage_measures_the_filesets_own_bytes(space):
+    driver, fs, path = space
+    write(os.path.join(path, "a.bin"), b"a" * 300_000)
+    write(os.path.join(path, "sub", "b.bin"), b"b" * 200_000)
+    os.symlink("/etc/passwd", os.path.join(path, "link"))  # not followed
+    driver.create_fileset(fs, "sata1-dep", os.path.join(path, "dep"), "sata1", parent="sas1-sleepy-snake")
+    write(os.path.join(path, "dep", "c.bin"), b"c" * 400_000)  # charged to the dependent
+    used = driver.usage(fs, "sas1-sleepy-snake")
+    assert 500_000 <= used < 500_000 + 256 * 1024  # btrfs adds its metadata
+    assert 400_000 <= driver.usage(fs, "sata1-dep") < 400_000 + 256 * 1024
+
+
+# -- holds_data and delete ------------------------------------------------------------------
+def test_holds_data_ignores_markers_folders_and_snapshots(space):
+    driver, fs, path = space
+    driver.create_fileset(fs, "sata1-dep", os.path.join(path, "assets"), "sata1", parent="sas1-sleepy-snake")
+    os.makedirs(os.path.join(path, "maya", "scenes"))
+    driver.create_snapshot(fs, "sas1-sleepy-snake", "empty")
+    assert not driver.holds_data(fs, "sas1-sleepy-snake")
+    write(os.path.join(path, "assets", "rig.ma"))
+    assert driver.holds_data(fs, "sas1-sleepy-snake")   # a dependent's data is the space's data
+    assert driver.holds_data(fs, "sata1-dep")
+    assert not driver.holds_data(fs, "nope")
+
+
+def test_holds_data_counts_a_symlink(space):
+    driver, fs, path = space
+    os.symlink("nowhere", os.path.join(path, "dangling"))
+    assert driver.holds_data(fs, "sas1-sleepy-snake")
+
+
+def test_delete_refuses_data_without_force_and_removes_nothing(space):
+    driver, fs, path = space
+    driver.create_fileset(fs, "sata1-dep", os.path.join(path, "assets"), "sata1", parent="sas1-sleepy-snake")
+    data = write(os.path.join(path, "assets", "model.obj"), "mesh")
+    with pytest.raises(NotEmpty):
+        driver.delete_fileset(fs, "sas1-sleepy-snake")
+    assert read(data) == b"mesh"
+    assert {f.name for f in driver.list_filesets(fs)} == {"sas1-sleepy-snake", "sata1-dep"}
+
+
+def test_forced_delete_removes_dependents_snapshots_and_data(space):
+    driver, fs, path = space
+    driver.create_fileset(fs, "sata1-dep", os.path.join(path, "assets"), "sata1", parent="sas1-sleepy-snake")
+    write(os.path.join(path, "assets", "model.obj"), "mesh")
+    driver.create_snapshot(fs, "sas1-sleepy-snake", "before")
+    driver.delete_fileset(fs, "sas1-sleepy-snake", force=True)
+    assert not os.path.lexists(path)
+    assert driver.list_filesets(fs) == []
+    driver.delete_fileset(fs, "sas1-sleepy-snake", force=True)  # retry after success: no-op
+    assert os.path.isdir(os.path.dirname(path))
+
+
+def test_delete_of_an_empty_fileset_needs_no_force(space):
+    driver, fs, path = space
+    driver.create_fileset(fs, "sata1-dep", os.path.join(path, "assets"), "sata1", parent="sas1-sleepy-snake")
+    os.makedirs(os.path.join(path, "nuke"))
+    driver.delete_fileset(fs, "sas1-sleepy-snake")
+    assert not os.path.lexists(path) and driver.list_filesets(fs) == []
+
+
+def test_delete_refuses_to_take_another_independent_fileset_along(space):
+    driver, fs, path = space
+    inner = os.path.join(path, "inner")
+    driver.create_fileset(fs, "sas1-inner", inner, "sas1")
+    with pytest.raises(StorageError, match="sas1-inner are linked inside it"):
+        driver.delete_fileset(fs, "sas1-sleepy-snake", force=True)
+    assert os.path.isdir(inner)
+
+
+# -- snapshots ------------------------------------------------------------------------------
+def test_snapshot_keeps_old_content_and_is_read_only(space):
+    driver, fs, path = space
+    live = write(os.path.join(path, "shot.nk"), "version 1")
+    snap = driver.create_snapshot(fs, "sas1-sleepy-snake", "snake-snap")
+    assert snap == os.path.join(path, SNAPSHOTS, "snake-snap")
+    write(live, "version 2")
+    assert read(os.path.join(snap, "shot.nk")) == b"version 1"
+    if driver.name == "btrfs":  # a read-only subvolume: even root cannot write
+        with pytest.raises(OSError, match="Read-only file system"):
+            write(os.path.join(snap, "shot.nk"), "tamper")
+    else:  # a read-only copy: no write bit anywhere (root ignores them, so check the bits)
+        modes = [os.lstat(os.path.join(d, n)).st_mode for d, ds, fs_ in os.walk(snap) for n in ds + fs_]
+        assert modes and not any(m & 0o222 for m in modes + [os.lstat(snap).st_mode])
+
+
+def test_snapshot_again_returns_the_same_snapshot_untouched(space):
+    driver, fs, path = space
+    live = write(os.path.join(path, "f"), "old")
+    first = driver.create_snapshot(fs, "sas1-sleepy-snake", "s1")
+    write(live, "new")
+    assert driver.create_snapshot(fs, "sas1-sleepy-snake", "s1") == first
+    assert read(os.path.join(first, "f")) == b"old"
+
+
+def test_snapshot_includes_dependent_filesets(space):
+    driver, fs, path = space
+    driver.create_fileset(fs, "sata1-dep", os.path.join(path, "assets"), "sata1", parent="sas1-sleepy-snake")
+    write(os.path.join(path, "assets", "rig.ma"), "rig 1")
+    snap = driver.create_snapshot(fs, "sas1-sleepy-snake", "s")
+    write(os.path.join(path, "assets", "rig.ma"), "rig 2")
+    assert read(os.path.join(snap, "assets", "rig.ma")) == b"rig 1"
+    driver.delete_snapshot(fs, "sas1-sleepy-snake", "s")
+    assert not os.path.lexists(snap)
+
+
+def test_snapshot_delete_and_missing_snapshot(space):
+    driver, fs, path = space
+    write(os.path.join(path, "f"))
+    snap = driver.create_snapshot(fs, "sas1-sleepy-snake", "gone")
+    driver.delete_snapshot(fs, "sas1-sleepy-snake", "gone")
+    assert not os.path.lexists(snap)
+    driver.delete_snapshot(fs, "sas1-sleepy-snake", "gone")
+    driver.delete_snapshot(fs, "no-such-fileset", "gone")
+    assert os.path.isfile(os.path.join(path, "f"))
+
+
+def test_snapshot_of_a_dependent_or_unknown_fileset_is_refused(space):
+    driver, fs, path = space
+    driver.create_fileset(fs, "sata1-dep", os.path.join(path, "assets"), "sata1", parent="sas1-sleepy-snake")
+    with pytest.raises(StorageError, match="dependent"):
+        driver.create_snapshot(fs, "sata1-dep", "s")
+    with pytest.raises(StorageError, match="does not exist"):
+        driver.create_snapshot(fs, "nope", "s")
+    with pytest.raises(StorageError, match="invalid snapshot name"):
+        driver.create_snapshot(fs, "sas1-sleepy-snake", "../escape")
+
+
+# -- templates ------------------------------------------------------------------------------
+def test_model_filesets_reads_markers(local, tmp_path):
+    driver, fs = local
+    model = tmp_path / "project_template"
+    write(str(model / "assets" / MARKER), "sata1\n")
+    write(str(model / "renders" / MARKER), "")          # no pool named: the first pool
+    write(str(model / SNAPSHOTS / "old" / "x" / MARKER), "sata1")  # snapshots are not the model
+    os.makedirs(model / "maya")
+    assert driver.model_filesets(fs, str(model)) == {"assets": "sata1", "renders": "sas1"}
+
+
+def test_space_from_template_round_trip(space, tmp_path):
+    """What the space job does: dependent filesets first, then the model copied over them."""
+    driver, fs, path = space
+    model = tmp_path / "model"
+    write(str(model / "assets" / MARKER), "sata1")
+    write(str(model / "assets" / "models" / "readme.txt"), "models go here")
+    os.makedirs(model / "nuke")
+    for rel, pool in driver.model_filesets(fs, str(model)).items():
+        driver.create_fileset(fs, f"{pool}-sleepy-snake-8b234c97", os.path.join(path, rel), pool,
+                              parent="sas1-sleepy-snake")
+    driver.copy_tree(str(model), path)
+    driver.copy_tree(str(model), path)
+    assert read(os.path.join(path, "assets", "models", "readme.txt")) == b"models go here"
+    assert os.path.isdir(os.path.join(path, "nuke"))
+    assert driver.fileset_at(fs, os.path.join(path, "assets")) == "sata1-sleepy-snake-8b234c97"
+    assert read(os.path.join(path, "assets", MARKER)).strip() == b"sata1"
