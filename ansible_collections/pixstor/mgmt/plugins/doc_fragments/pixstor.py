@@ -52,7 +52,7 @@ options:
     type: path
   timeout:
     description:
-      - Timeout in seconds of one HTTP request (not of a whole job, see O(wait_timeout) where it exists).
+      - Timeout in seconds of one HTTP request, not of a whole job (modules that wait on jobs have C(wait_timeout)).
     type: int
     default: 30
 requirements:

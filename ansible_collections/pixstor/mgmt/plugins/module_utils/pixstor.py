@@ -95,12 +95,14 @@ def parse_size(value):
 
 
 def format_size(size):
-    """'4GiB' for 4294967296; exact IEC when it divides, else plain bytes."""
+    """Largest exact unit, IEC before SI: 4294967296 -> '4GiB', 4000000000 -> '4GB'."""
     if not isinstance(size, int) or size <= 0:
         return str(size)
-    for unit, factor in (("PiB", 1024 ** 5), ("TiB", 1024 ** 4), ("GiB", 1024 ** 3), ("MiB", 1024 ** 2), ("KiB", 1024)):
-        if size % factor == 0:
-            return "%d%s" % (size // factor, unit)
+    for letter in "PTGMK":
+        for unit in (letter + "iB", letter + "B"):
+            factor = SIZE_UNITS[unit.lower()]
+            if size % factor == 0:
+                return "%d%s" % (size // factor, unit)
     return "%dB" % size
 
 

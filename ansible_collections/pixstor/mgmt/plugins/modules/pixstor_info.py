@@ -13,7 +13,7 @@ description:
   - Lists items of the PixStor Management REST API as plain dictionaries (C+J data fields by name, plus
     C(href) and C(links)). Reads only; never reports a change.
 author:
-  - pixstor-mgmt contributors
+  - pixstor-mgmt contributors (@pixstor-mgmt)
 options:
   gather:
     description:
@@ -25,9 +25,11 @@ options:
     aliases: [gather_subset]
   where:
     description:
-      - Filter applied to every gathered collection, as the API's Mongo-style C(where) query, for example
+      - >-
+        Filter applied to every gathered collection, as the API's Mongo-style C(where) query, for example
         V({"name": "sleepy-snake"}) or V({"status": {"$ne": "ACTIVE"}}).
-      - References may be given by id or href, for example V({"profile": "/profiles/<id>"}).
+      - >-
+        References may be given by id or href, for example V({"profile": "/profiles/<id>"}).
       - A field a collection does not have is an error of the API (HTTP 400), so filter one collection at a time
         unless the field is common (C(id), C(name), C(status)).
     type: dict

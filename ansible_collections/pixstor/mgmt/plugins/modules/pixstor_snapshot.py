@@ -15,7 +15,7 @@ description:
   - A snapshot is identified by O(name) and its O(space) (or O(exposer) for a filesystem snapshot). An existing
     snapshot is never taken again, so a second run reports no change.
 author:
-  - pixstor-mgmt contributors
+  - pixstor-mgmt contributors (@pixstor-mgmt)
 options:
   name:
     description:

@@ -18,7 +18,7 @@ description:
     O(templates) are fixed at creation; asking for other values fails and says so, it never recreates the space.
   - Lists are compared as sets, in any order, so a second run reports no change.
 author:
-  - pixstor-mgmt contributors
+  - pixstor-mgmt contributors (@pixstor-mgmt)
 options:
   name:
     description:

@@ -19,7 +19,7 @@ description:
     model, so a second run reports no change. To rebuild from a changed model, remove the template and
     create it again (spaces already created keep their content).
 author:
-  - pixstor-mgmt contributors
+  - pixstor-mgmt contributors (@pixstor-mgmt)
 options:
   name:
     description:

@@ -1,0 +1,273 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, pixstor-mgmt contributors
+# Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
+
+from __future__ import annotations
+
+from ansible_collections.pixstor.mgmt.plugins.modules import pixstor_space
+from ansible_collections.pixstor.mgmt.tests.unit.pixstor_fakes import (
+    accepted_headers, cj_doc, cj_error, cj_item, job_item,
+)
+
+GIB = 2 ** 30
+ARGS = dict(name="sleepy-snake", profile="mmfs1-sas1", exposers=["mmfs1"], relativepath="projects/sleepy_snake",
+            templates=["project_template"], size="4GiB")
+
+
+def space(**data):
+    fields = dict(name="sleepy-snake", relativepath="projects/sleepy_snake", profile="/profiles/p1",
+                  exposers=["/exposers/e1"], templates=["/templates/t1"], size=4 * GIB, fileset="sas1-sleepy-snake",
+                  path="/mmfs1/projects/sleepy_snake", used=0)
+    fields.update(data)
+    return cj_item("spaces", "s1", **fields)
+
+
+def expect_profile(http):
+    http.expect("GET", "/profiles/", where={"name": "mmfs1-sas1"}, json_body=cj_doc(cj_item("profiles", "p1")))
+
+
+def expect_lookup(http, *found):
+    expect_profile(http)
+    http.expect("GET", "/spaces/", where={"name": "sleepy-snake", "profile": "/profiles/p1"}, json_body=cj_doc(*found))
+
+
+def expect_refs(http, exposers=("mmfs1",), templates=("project_template",)):
+    for name, item_id in zip(exposers, ("e1", "e2")):
+        http.expect("GET", "/exposers/", where={"name": name, "type": "gpfsnative"},
+                    json_body=cj_doc(cj_item("exposers", item_id, name=name)))
+    for name in templates:
+        http.expect("GET", "/templates/", where={"name": name}, json_body=cj_doc(cj_item("templates", "t1")))
+
+
+def test_create_posts_the_space_and_waits_for_its_job(run_module, http):
+    expect_lookup(http)
+    expect_refs(http)
+    http.expect("POST", "/spaces/", status=202, headers=accepted_headers("spaces", "s1", "j1"),
+                json_body=cj_doc(space(status="NEW")),
+                body={"template": {"data": [
+                    {"name": "name", "value": "sleepy-snake"},
+                    {"name": "relativepath", "value": "projects/sleepy_snake"},
+                    {"name": "exposers", "value": ["/exposers/e1"]},
+                    {"name": "profile", "value": "/profiles/p1"},
+                    {"name": "templates", "value": ["/templates/t1"]},
+                    {"name": "size", "value": 4 * GIB}]}})
+    http.expect("GET", "/jobs/j1", json_body=cj_doc(job_item("j1", "COMPLETED", "spaces", "s1")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ACTIVE")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space()))
+    outcome, result = run_module(pixstor_space.main, ARGS, diff=True)
+    assert outcome == "exit", result
+    assert result["changed"] is True
+    assert result["actions"] == ["create"]
+    assert result["job"] == {"href": "/jobs/j1", "status": "COMPLETED"}
+    assert (result["space"]["fileset"], result["space"]["size"]) == ("sas1-sleepy-snake", 4 * GIB)
+    assert result["diff"]["before"] == {}
+    assert result["diff"]["after"]["exposers"] == ["/exposers/e1"]
+
+
+def test_create_in_check_mode_predicts_without_writing(run_module, http):
+    expect_lookup(http)
+    expect_refs(http)
+    outcome, result = run_module(pixstor_space.main, ARGS, check_mode=True, diff=True)
+    assert (outcome, result["changed"], result["actions"], result["job"]) == ("exit", True, ["create"], None)
+    assert result["space"]["size"] == 4 * GIB
+    assert [c["method"] for c in http.calls] == ["GET"] * 4
+
+
+def test_check_mode_accepts_a_template_an_earlier_task_would_create(run_module, http):
+    expect_lookup(http)
+    expect_refs(http, templates=())
+    http.expect("GET", "/templates/", where={"name": "new_template"}, json_body=cj_doc())
+    http.expect("GET", "/templates/new_template", status=404, json_body=cj_error(404, "Not found"))
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, templates=["new_template"]), check_mode=True)
+    assert (outcome, result["changed"]) == ("exit", True)
+    assert "template 'new_template' not found" in result["warnings"][0]
+
+
+def test_a_missing_template_fails_outside_check_mode(run_module, http):
+    expect_lookup(http)
+    expect_refs(http, templates=())
+    http.expect("GET", "/templates/", where={"name": "new_template"}, json_body=cj_doc())
+    http.expect("GET", "/templates/new_template", status=404, json_body=cj_error(404, "Not found"))
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, templates=["new_template"]))
+    assert (outcome, result["msg"]) == ("fail", "template 'new_template' not found in /templates/")
+
+
+def test_second_run_changes_nothing_and_writes_nothing(run_module, http):
+    expect_lookup(http, space())
+    expect_refs(http)
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, size=str(4 * GIB)), diff=True)
+    assert (outcome, result["changed"], result["actions"], result["job"]) == ("exit", False, [], None)
+    assert result["diff"]["before"] == result["diff"]["after"]
+    assert {c["method"] for c in http.calls} == {"GET"}
+
+
+def test_lists_compare_in_any_order(run_module, http):
+    expect_lookup(http, space(exposers="/exposers/e2,/exposers/e1", relativepath="/projects/sleepy_snake/"))
+    expect_refs(http, exposers=("mmfs1", "mmfs2"))
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, exposers=["mmfs1", "mmfs2"]))
+    assert (outcome, result["changed"]) == ("exit", False)
+
+
+def test_a_new_size_is_a_resize_with_if_match(run_module, http):
+    expect_lookup(http, space())
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space()), headers={"ETag": '"v1"'})
+    http.expect("PATCH", "/spaces/s1", status=202, headers=accepted_headers("spaces", "s1", "j2"),
+                json_body=cj_doc(space(status="PENDING")),
+                body={"template": {"data": [{"name": "size", "value": 8 * GIB}]}})
+    http.expect("GET", "/jobs/j2", json_body=cj_doc(job_item("j2", "COMPLETED", "spaces", "s1", "update")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(size=8 * GIB)))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(size=8 * GIB)))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="8GiB"),
+                                 diff=True)
+    assert outcome == "exit", result
+    assert (result["changed"], result["actions"]) == (True, ["resize"])
+    assert result["msg"] == "space 'sleepy-snake' resized from 4GiB to 8GiB"
+    assert http.calls[-4]["headers"]["If-Match"] == '"v1"'
+    assert (result["diff"]["before"]["size"], result["diff"]["after"]["size"]) == (4 * GIB, 8 * GIB)
+    assert result["space"]["size"] == 8 * GIB
+
+
+def test_resize_without_storage_work_answers_200(run_module, http):
+    expect_lookup(http, space())
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space()))
+    http.expect("PATCH", "/spaces/s1", status=200, json_body=cj_doc(space(size=5 * 10 ** 9)))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="5G"))
+    assert (outcome, result["changed"], result["job"], result["space"]["size"]) == ("exit", True, None, 5 * 10 ** 9)
+
+
+def test_resize_in_check_mode_does_not_patch(run_module, http):
+    expect_lookup(http, space())
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="8GiB"),
+                                 check_mode=True)
+    assert (outcome, result["changed"], result["actions"], result["space"]["size"]) == ("exit", True, ["resize"], 8 * GIB)
+
+
+def test_an_immutable_change_fails_and_says_what_to_do(run_module, http):
+    expect_lookup(http, space())
+    expect_refs(http)
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, relativepath="projects/other"))
+    assert outcome == "fail"
+    assert result["msg"] == (
+        "space 'sleepy-snake': relativepath cannot be changed once created (relativepath is "
+        "'projects/sleepy_snake', requested 'projects/other'). Keep the current value in the task, or remove "
+        "the space (state: absent) and create it again.")
+    assert {c["method"] for c in http.calls} == {"GET"}
+
+
+def test_creating_needs_every_placement_field(run_module, http):
+    expect_profile(http)
+    http.expect("GET", "/spaces/", json_body=cj_doc())
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="1G"))
+    assert (outcome, result["msg"]) == (
+        "fail", "space 'sleepy-snake' does not exist; creating it needs profile, relativepath, exposers, size "
+                "(missing: relativepath, exposers)")
+
+
+def test_a_bad_size_fails_before_any_request(run_module, http):
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, size="4 parsecs"))
+    assert outcome == "fail"
+    assert "unknown unit 'parsecs'" in result["msg"]
+    assert http.calls == []
+
+
+def test_same_name_under_two_profiles_needs_profile(run_module, http):
+    http.expect("GET", "/spaces/", where={"name": "sleepy-snake"},
+                json_body=cj_doc(space(), cj_item("spaces", "s2", name="sleepy-snake")))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", state="absent"))
+    assert outcome == "fail"
+    assert "2 spaces match space 'sleepy-snake' (set profile to choose)" in result["msg"]
+
+
+def test_absent_deletes_with_force_and_waits_for_404(run_module, http):
+    expect_lookup(http, space())
+    http.expect("DELETE", "/spaces/s1", status=202, params={"force": "true"}, json_body=cj_doc(),
+                headers={"Link": '<http://pixstor.test:5101/jobs/j3>; rel="job"'})
+    http.expect("GET", "/jobs/j3", json_body=cj_doc(job_item("j3", "INPROGRESS", "spaces", "s1", "delete")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(status="INPROGRESS")))
+    http.expect("GET", "/jobs/j3", json_body=cj_doc(job_item("j3", "COMPLETED", "spaces", "s1", "delete")))
+    http.expect("GET", "/spaces/s1", status=404, json_body=cj_error(404, "Not found"))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", state="absent",
+                                                          force=True), diff=True)
+    assert (outcome, result["changed"], result["actions"], result["space"]) == ("exit", True, ["delete"], {})
+    assert result["job"] == {"href": "/jobs/j3", "status": "COMPLETED"}
+    assert result["diff"]["after"] == {}
+
+
+def test_absent_when_gone_is_not_a_change(run_module, http):
+    expect_lookup(http)
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", state="absent"))
+    assert (outcome, result["changed"], result["actions"]) == ("exit", False, [])
+
+
+def test_absent_with_an_unknown_profile_is_not_a_change(run_module, http):
+    http.expect("GET", "/profiles/", json_body=cj_doc())
+    http.expect("GET", "/profiles/nope", status=404, json_body=cj_error(404, "Not found"))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="nope", state="absent"))
+    assert (outcome, result["changed"]) == ("exit", False)
+
+
+def test_absent_in_check_mode_does_not_delete(run_module, http):
+    expect_lookup(http, space())
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", state="absent"),
+                                 check_mode=True)
+    assert (outcome, result["changed"], result["actions"]) == ("exit", True, ["delete"])
+
+
+def test_a_refused_delete_quotes_the_api(run_module, http):
+    expect_lookup(http, space(used=1024))
+    http.expect("DELETE", "/spaces/s1", status=409, json_body=cj_error(
+        409, "space holds data", {"force": "set force=true to delete a space holding data"}))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", state="absent"))
+    assert outcome == "fail"
+    assert result["msg"] == ("DELETE /spaces/s1 failed: HTTP 409 space holds data "
+                             "(force: set force=true to delete a space holding data)")
+    assert result["status_code"] == 409
+
+
+def test_a_failed_creation_job_reports_its_stderr(run_module, http):
+    expect_lookup(http)
+    expect_refs(http)
+    http.expect("POST", "/spaces/", status=202, headers=accepted_headers("spaces", "s1", "j1"),
+                json_body=cj_doc(space(status="NEW")))
+    http.expect("GET", "/jobs/j1", json_body=cj_doc(job_item("j1", "ERRORED", "spaces", "s1")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ERRORED",
+                                                              status_message="fileset path exists")))
+    http.expect("GET", "/jobs/j1", json_body=cj_doc(job_item("j1", "ERRORED", "spaces", "s1")))
+    http.expect("GET", "/jobs/j1/stderr", text="ERROR: /mmfs1/projects/sleepy_snake already exists\n")
+    outcome, result = run_module(pixstor_space.main, ARGS)
+    assert outcome == "fail"
+    assert "space /spaces/s1 ended ERRORED: fileset path exists" in result["msg"]
+    assert "already exists" in result["msg"]
+
+
+def test_an_errored_space_is_reported_not_hidden(run_module, http):
+    expect_lookup(http, space(status="ERRORED", status_message="quota failed"))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1"))
+    assert outcome == "fail"
+    assert result["msg"].startswith("space 'sleepy-snake' is ERRORED: quota failed.")
+
+
+def test_wait_false_returns_at_once(run_module, http):
+    expect_lookup(http)
+    expect_refs(http)
+    http.expect("POST", "/spaces/", status=202, headers=accepted_headers("spaces", "s1", "j1"),
+                json_body=cj_doc(space(status="NEW")))
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, wait=False))
+    assert (outcome, result["changed"], result["job"]) == ("exit", True, {"href": "/jobs/j1", "status": None})
+    assert result["space"]["status"] == "NEW"
+
+
+def test_a_space_still_in_progress_is_waited_for_without_writing(run_module, http):
+    expect_lookup(http, space(status="INPROGRESS"))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(status="ACTIVE")))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1"))
+    assert (outcome, result["changed"], result["space"]["status"]) == ("exit", False, "ACTIVE")
+
+
+def test_password_grant_then_lookup(run_module, http):
+    http.expect("POST", "/oauth2/token", json_body={"access_token": "abc", "token_type": "Bearer", "expires_in": 60})
+    expect_lookup(http, space())
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", token=None,
+                                                          username="admin", password="s3cret"))
+    assert (outcome, result["changed"]) == ("exit", False)
+    assert http.calls[0]["data"] == {"grant_type": "password", "username": "admin", "password": "s3cret"}
