@@ -1,3 +1,5 @@
+pytest_plugins = ["tests.btrfs_fixture"]
+
 import pytest
 
 from tests.harness import Server
