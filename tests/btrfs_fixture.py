@@ -9,6 +9,7 @@ or the sandbox skips the tests with its reason, even in CI. Any other reason not
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -112,16 +113,22 @@ def btrfs_support() -> None:
     require_btrfs()
 
 
-@pytest.fixture
-def btrfs_mount(btrfs_support, tmp_path_factory) -> Iterator[str]:
-    """A fresh btrfs (1 GiB sparse image, quotas enabled) mounted for this test only."""
-    folder = str(tmp_path_factory.mktemp("btrfs"))
-    try:
-        mountpoint = make_filesystem(folder)
-    except Unavailable as exc:
-        give_up(exc)
+@contextlib.contextmanager
+def mounted_btrfs(folder: str) -> Iterator[str]:
+    """Make and mount a btrfs image in `folder`; unmount and delete it however the block ends."""
+    mountpoint = make_filesystem(folder)
     try:
         yield mountpoint
     finally:
         unmount(mountpoint)
         os.unlink(os.path.join(folder, "btrfs.img"))
+
+
+@pytest.fixture
+def btrfs_mount(btrfs_support, tmp_path_factory) -> Iterator[str]:
+    """A fresh btrfs (1 GiB sparse image, quotas enabled) mounted for this test only."""
+    try:
+        with mounted_btrfs(str(tmp_path_factory.mktemp("btrfs"))) as mountpoint:
+            yield mountpoint
+    except Unavailable as exc:  # raised only while mounting, before the test runs
+        give_up(exc)

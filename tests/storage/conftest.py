@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -16,18 +15,7 @@ if ROOT not in sys.path:
 
 from service.storage import get_driver  # noqa: E402
 from tests.btrfs_fixture import btrfs_mount, btrfs_support  # noqa: E402,F401
-
-POOLS = ("sas1", "sata1")
-
-
-def make_settings(driver: str, mountpoint: str, **gpfs) -> SimpleNamespace:
-    return SimpleNamespace(
-        driver=driver,
-        template_store=os.path.join(mountpoint, ".templates"),
-        filesystems=[SimpleNamespace(name="mmfs1", mountpoint=mountpoint, pools=list(POOLS))],
-        gpfs=SimpleNamespace(command_prefix=gpfs.get("command_prefix", "/usr/lpp/mmfs/bin"),
-                             timeout=gpfs.get("timeout", 300), sudo=gpfs.get("sudo", False)),
-    )
+from tests.storage.helpers import make_settings  # noqa: E402
 
 
 @pytest.fixture(params=["posix", pytest.param("btrfs", marks=pytest.mark.btrfs)])

@@ -8,19 +8,9 @@ import pytest
 
 from service.storage import MARKER, SNAPSHOTS, NotEmpty, StorageError
 
+from tests.storage.helpers import read, write
+
 GiB = 1 << 30
-
-
-def write(path: str, data: bytes | str = b"x") -> str:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data.encode() if isinstance(data, str) else data)
-    return path
-
-
-def read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
 
 
 @pytest.fixture
