@@ -177,7 +177,7 @@ def test_reads_are_retried_on_connection_errors_and_gateway_errors(client, http,
 
 
 def test_retries_are_bounded(client, http, clock):
-    for _ in range(pu.RETRIES + 1):
+    for attempt in range(pu.RETRIES + 1):  # pylint: disable=unused-variable
         http.expect("GET", "/spaces/", status=503, text="try later")
     with pytest.raises(pu.PixstorError, match="GET /spaces/ failed: HTTP 503 try later"):
         client.find("spaces")
@@ -331,7 +331,7 @@ def test_wait_for_deletion_ends_on_404(client, http):
 
 def test_wait_times_out_with_a_useful_message(client, http, clock):
     # Polls at 0, 0.1, 0.25, ... seconds: the tenth comes after the 5 s deadline.
-    for _ in range(10):
+    for poll in range(10):  # pylint: disable=unused-variable
         http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="INPROGRESS")))
     with pytest.raises(pu.PixstorError, match="timed out after 5s waiting for space /spaces/s1 "
                                               r"\(status INPROGRESS, job - -\)"):

@@ -1,0 +1,72 @@
+"""Real ansible-playbook runs of the pixstor.mgmt collection against a real
+pixstor-mgmt server and worker (posix driver in a temp dir).
+
+The tests share one server and run in file order: provision, run again, check
+mode, resize, tear down."""
+GIB = 2 ** 30
+
+
+def explain(run):
+    return "ansible-playbook exited %s\n%s" % (run.proc.returncode, run.output[-6000:])
+
+
+def test_first_run_provisions_template_space_and_snapshot(playbook, pixstor_server):
+    run = playbook("provision.yml")
+    assert run.proc.returncode == 0, explain(run)
+    assert run.recap["changed"] == 3, explain(run)
+    writes = [(method, path.split("?")[0]) for method, path, status in run.writes]
+    assert writes == [("POST", "/templates/"), ("POST", "/spaces/"), ("POST", "/snapshots/")]
+
+    space = pixstor_server.items("spaces", name="sleepy-snake")
+    assert [(s["status"], s["size"], s["fileset"]) for s in space] == [("ACTIVE", 4 * GIB, "sas1-sleepy-snake")]
+    assert [s["status"] for s in pixstor_server.items("snapshots", name="sleepy-snake-snap")] == ["ACTIVE"]
+    # The template's model was copied into the space on disk.
+    root = pixstor_server.mountpoint / "projects" / "sleepy-snake"
+    assert (root / "assets" / "rigs").is_dir() and (root / "README.txt").read_text() == "project layout\n"
+
+
+def test_second_run_changes_nothing_and_writes_nothing(playbook):
+    run = playbook("provision.yml")
+    assert run.proc.returncode == 0, explain(run)
+    assert run.recap["changed"] == 0, explain(run)
+    assert run.writes == [], run.writes
+    assert any(method == "GET" and path.startswith("/spaces/") for method, path, _ in run.requests)
+
+
+def test_check_mode_on_a_fresh_name_predicts_and_creates_nothing(playbook, pixstor_server):
+    run = playbook("provision.yml", check=True, space_name="fresh-space")
+    assert run.proc.returncode == 0, explain(run)
+    # Space and snapshot would be created; the template exists already.
+    assert run.recap["changed"] == 2, explain(run)
+    assert "space 'fresh-space' not found" in run.output      # the snapshot task's check-mode warning
+    assert run.writes == [], run.writes
+    assert pixstor_server.items("spaces", name="fresh-space") == []
+    assert not (pixstor_server.mountpoint / "projects" / "fresh-space").exists()
+
+
+def test_resize_then_run_again(playbook, pixstor_server):
+    run = playbook("provision.yml", space_size="8GiB", expected_size=8 * GIB)
+    assert run.proc.returncode == 0, explain(run)
+    assert run.recap["changed"] == 1, explain(run)
+    assert [(m, p.split("?")[0].rsplit("/", 1)[0]) for m, p, _ in run.writes] == [("PATCH", "/spaces")]
+    assert [s["size"] for s in pixstor_server.items("spaces", name="sleepy-snake")] == [8 * GIB]
+    again = playbook("provision.yml", space_size="8 GiB", expected_size=8 * GIB)
+    assert (again.proc.returncode, again.recap["changed"], again.writes) == (0, 0, []), explain(again)
+
+
+def test_absent_removes_everything_then_changes_nothing(playbook, pixstor_server):
+    run = playbook("teardown.yml")
+    assert run.proc.returncode == 0, explain(run)
+    assert run.recap["changed"] == 3, explain(run)
+    assert [m for m, _, _ in run.writes] == ["DELETE", "DELETE", "DELETE"]
+    for collection, name in (("snapshots", "sleepy-snake-snap"), ("spaces", "sleepy-snake"),
+                             ("templates", "project_template")):
+        assert pixstor_server.items(collection, name=name) == [], collection
+    again = playbook("teardown.yml")
+    assert (again.proc.returncode, again.recap["changed"], again.writes) == (0, 0, []), explain(again)
+
+
+def test_info_reads_populated_objects(playbook):
+    run = playbook("info.yml")
+    assert run.proc.returncode == 0, explain(run)
+    assert (run.recap["changed"], run.writes) == (0, []), explain(run)
