@@ -110,16 +110,17 @@ class Driver(abc.ABC):
         """Remove the fileset; NotEmpty when it holds data and force is False."""
 
     @abc.abstractmethod
-    def create_snapshot(self, fs: Filesystem, fileset: str, name: str) -> str:
-        """Snapshot the fileset; returns the snapshot's path."""
+    def create_snapshot(self, fs: Filesystem, fileset: str | None, name: str) -> str:
+        """Snapshot the fileset (the whole filesystem when None); returns the snapshot's path."""
 
     @abc.abstractmethod
-    def delete_snapshot(self, fs: Filesystem, fileset: str, name: str) -> None:
-        """Remove a snapshot; a missing one is fine."""
+    def delete_snapshot(self, fs: Filesystem, fileset: str | None, name: str) -> None:
+        """Remove a snapshot of the fileset (of the filesystem when None); a missing one is fine."""
 
     @abc.abstractmethod
-    def model_filesets(self, fs: Filesystem, model_path: str) -> dict[str, str]:
-        """Dependent filesets inside a template model: {path relative to model: pool}."""
+    def model_filesets(self, fs: Filesystem | None, model_path: str) -> dict[str, str]:
+        """Dependent filesets inside a template model: {path relative to model: pool}.
+        `fs` is the filesystem holding the model, or None when it lies outside them all."""
 
     # -- shared behaviour ------------------------------------------------------------------
     def filesystem(self, name: str) -> Filesystem:
@@ -139,15 +140,20 @@ class Driver(abc.ABC):
             raise StorageError(f"fileset {name} does not exist on {fs.name}")
         return info
 
-    def snapshot_source(self, fs: Filesystem, name: str, filesets: list[FilesetInfo]) -> FilesetInfo:
-        """The fileset to snapshot: it must exist, be independent and be linked."""
-        info = self.require_fileset(fs, name, filesets)
+    def snapshot_scope(self, fs: Filesystem, fileset: str | None,
+                       filesets: list[FilesetInfo]) -> tuple[str, list[str]]:
+        """(folder a snapshot is of, junctions below it the snapshot takes along). A fileset
+        must exist, be independent and be linked; None means the whole filesystem."""
+        if fileset is None:
+            return fs.mountpoint, [f.path for f in filesets if f.path and is_below(f.path, fs.mountpoint)]
+        info = self.require_fileset(fs, fileset, filesets)
         if info.parent is not None:
-            raise StorageError(f"fileset {name} is dependent; snapshot its independent "
+            raise StorageError(f"fileset {fileset} is dependent; snapshot its independent "
                                f"fileset {info.parent} instead")
         if not info.path:
-            raise StorageError(f"fileset {name} is not linked")
-        return info
+            raise StorageError(f"fileset {fileset} is not linked")
+        dependents, _ = self.nested_filesets(info, filesets)
+        return info.path, [d.path for d in dependents]
 
     def check_deletable(self, info: FilesetInfo, filesets: list[FilesetInfo],
                         force: bool) -> list[FilesetInfo]:
@@ -221,11 +227,13 @@ class Driver(abc.ABC):
             if tree.has_entries(path, ignore={MARKER}):
                 raise StorageError(f"{path} exists and is not empty")
 
-    def model_markers(self, fs: Filesystem, model_path: str) -> dict[str, str]:
+    def model_markers(self, fs: Filesystem | None, model_path: str) -> dict[str, str]:
         """Folders of a model marked with MARKER: {relative path: pool}."""
         return {rel: pool or self.default_pool(fs)
                 for rel, pool in tree.marked_folders(model_path).items()}
 
     @staticmethod
-    def default_pool(fs: Filesystem) -> str:
-        return fs.pools[0] if fs.pools else "system"
+    def default_pool(fs: Filesystem | None) -> str:
+        """Pool of a model fileset that names none. `fs` is None for a model outside every
+        managed filesystem; GPFS's own default pool is then the best guess."""
+        return fs.pools[0] if fs is not None and fs.pools else "system"

@@ -120,7 +120,7 @@ class GpfsDriver(Driver):
         dependents = self.check_deletable(info, filesets, force)
         # Fileset snapshots hold the inode space: they go first.
         for snapshot in self._snapshots(fs, name):
-            self.mm("mmdelsnapshot", fs.name, f"{name}:{snapshot}")
+            self.mm("mmdelsnapshot", fs.name, self._snapshot_id(name, snapshot))
         for fileset in dependents + [info]:  # deepest first, the fileset itself last
             flag = ["-f"] if force else []
             if fileset.path:
@@ -155,30 +155,39 @@ class GpfsDriver(Driver):
         return gpfs_parse.kib_to_bytes(row.get("blockUsage", "")) if row else 0
 
     # -- snapshots -------------------------------------------------------------------------
-    def _snapshots(self, fs: Filesystem, fileset: str) -> list[str]:
+    def _snapshots(self, fs: Filesystem, fileset: str | None) -> list[str]:
+        """Names of the fileset's snapshots (of the global ones when None)."""
         result = self.mm("mmlssnapshot", fs.name, "-Y", check=False)
         if result.returncode and "No snapshots" in result.stdout + result.stderr:
             return []
         raise_for_status(result)
-        return [r["directory"] for r in gpfs_parse.parse(result.stdout) if r.get("fileset") == fileset]
+        return [r["directory"] for r in gpfs_parse.parse(result.stdout) if r.get("fileset") == (fileset or "")]
 
     def create_snapshot(self, fs, fileset, name):
         check_name("snapshot", name)
-        info = self.snapshot_source(fs, fileset, self.list_filesets(fs))
+        source = fs.mountpoint
+        if fileset is not None:  # a fileset snapshot: check the fileset can have one
+            source, _ = self.snapshot_scope(fs, fileset, self.list_filesets(fs))
         if name not in self._snapshots(fs, fileset):
-            self.mm("mmcrsnapshot", fs.name, f"{fileset}:{name}")
-        return os.path.join(info.path, SNAPSHOTS, name)
+            self.mm("mmcrsnapshot", fs.name, self._snapshot_id(fileset, name))
+        return os.path.join(source, SNAPSHOTS, name)
 
     def delete_snapshot(self, fs, fileset, name):
         check_name("snapshot", name)
         if name in self._snapshots(fs, fileset):
-            self.mm("mmdelsnapshot", fs.name, f"{fileset}:{name}")
+            self.mm("mmdelsnapshot", fs.name, self._snapshot_id(fileset, name))
+
+    @staticmethod
+    def _snapshot_id(fileset: str | None, name: str) -> str:
+        """`fileset:snapshot` for a fileset snapshot, the bare name for a global one."""
+        return name if fileset is None else f"{fileset}:{name}"
 
     # -- templates -------------------------------------------------------------------------
     def model_filesets(self, fs, model_path):
         model_path = os.path.normpath(model_path)
+        filesets = self.list_filesets(fs) if fs is not None else []
         found = {os.path.relpath(f.path, model_path): f.pool or self.default_pool(fs)
-                 for f in self.list_filesets(fs) if f.path and is_below(f.path, model_path)}
+                 for f in filesets if f.path and is_below(f.path, model_path)}
         if os.path.isdir(model_path):
             found.update(self.model_markers(fs, model_path))  # an explicit marker wins
         return found

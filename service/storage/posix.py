@@ -97,21 +97,19 @@ class PosixDriver(Driver):
     # -- snapshots -------------------------------------------------------------------------
     def create_snapshot(self, fs, fileset, name):
         check_name("snapshot", name)
-        filesets = self.list_filesets(fs)
-        info = self.snapshot_source(fs, fileset, filesets)
-        target = os.path.join(info.path, SNAPSHOTS, name)
+        source, included = self.snapshot_scope(fs, fileset, self.list_filesets(fs))
+        target = os.path.join(source, SNAPSHOTS, name)
         if not self.snapshot_complete(target):
             os.makedirs(os.path.dirname(target), exist_ok=True)
             self.remove_snapshot(target)  # what an interrupted attempt left behind
-            dependents, _ = self.nested_filesets(info, filesets)
-            self.make_snapshot(info.path, target, [d.path for d in dependents])
+            self.make_snapshot(source, target, included)
         return target
 
     def delete_snapshot(self, fs, fileset, name):
         check_name("snapshot", name)
-        info = self.fileset_info(fs, fileset)
-        if info is not None and info.path:
-            self.remove_snapshot(os.path.join(info.path, SNAPSHOTS, name))
+        source = fs.mountpoint if fileset is None else self.fileset_path(fs, fileset)
+        if source:
+            self.remove_snapshot(os.path.join(source, SNAPSHOTS, name))
 
     # -- templates -------------------------------------------------------------------------
     def model_filesets(self, fs, model_path):

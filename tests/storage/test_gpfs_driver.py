@@ -369,3 +369,22 @@ def test_command_lines_with_prefix_and_sudo(mountpoint):
     assert sudo.command_line("mmdelfileset", "mmfs1", SNAKE, "-f") == [
         "sudo", "-n", "/opt/mmfs/bin/mmdelfileset", "mmfs1", SNAKE, "-f"]
     assert (plain.timeout, sudo.sudo, plain.sudo) == (300, True, False)
+
+
+def test_model_outside_every_filesystem_lists_nothing(gpfs, fake, tmp_path):
+    driver, _ = gpfs
+    write(str(tmp_path / "model" / "assets" / ".pixstor-fileset"), "sata1")
+    assert driver.model_filesets(None, str(tmp_path / "model")) == {"assets": "sata1"}
+    assert fake.calls() == []
+
+
+def test_filesystem_snapshots_are_global(gpfs, fake, mountpoint):
+    driver, fs = gpfs
+    fake.snapshots("snake-snap")
+    assert driver.create_snapshot(fs, None, "nightly") == os.path.join(mountpoint, ".snapshots", "nightly")
+    driver.delete_snapshot(fs, None, "nightly")           # not there: only looks
+    fake.snapshots("nightly-2025-03-05")
+    driver.delete_snapshot(fs, None, "nightly-2025-03-05")
+    assert fake.calls() == [mm("mmlssnapshot", "mmfs1", "-Y"), mm("mmcrsnapshot", "mmfs1", "nightly"),
+                            mm("mmlssnapshot", "mmfs1", "-Y"),
+                            mm("mmlssnapshot", "mmfs1", "-Y"), mm("mmdelsnapshot", "mmfs1", "nightly-2025-03-05")]

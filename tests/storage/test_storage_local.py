@@ -278,3 +278,30 @@ def test_space_from_template_round_trip(space, tmp_path):
     assert os.path.isdir(os.path.join(path, "nuke"))
     assert driver.fileset_at(fs, os.path.join(path, "assets")) == "sata1-sleepy-snake-8b234c97"
     assert read(os.path.join(path, "assets", MARKER)).strip() == b"sata1"
+
+
+def test_model_outside_every_filesystem(local, tmp_path):
+    """The template job passes no filesystem for a model kept elsewhere: markers still count."""
+    driver, _ = local
+    model = tmp_path / "elsewhere"
+    write(str(model / "assets" / MARKER), "sata1\n")
+    write(str(model / "cache" / MARKER), "")
+    assert driver.model_filesets(None, str(model)) == {"assets": "sata1", "cache": "system"}
+
+
+def test_filesystem_snapshot_takes_every_fileset_along(space):
+    """fileset None: a snapshot of the whole filesystem (gpfsfilesystemsnapshot)."""
+    driver, fs, path = space
+    driver.create_fileset(fs, "sata1-dep", os.path.join(path, "assets"), "sata1", parent="sas1-sleepy-snake")
+    write(os.path.join(fs.mountpoint, "top.txt"), "top 1")
+    write(os.path.join(path, "assets", "rig.ma"), "rig 1")
+    snap = driver.create_snapshot(fs, None, "fs1")
+    assert snap == os.path.join(fs.mountpoint, SNAPSHOTS, "fs1")
+    assert driver.create_snapshot(fs, None, "fs1") == snap
+    write(os.path.join(fs.mountpoint, "top.txt"), "top 2")
+    write(os.path.join(path, "assets", "rig.ma"), "rig 2")
+    assert read(os.path.join(snap, "top.txt")) == b"top 1"
+    assert read(os.path.join(snap, "projects", "sleepy_snake", "assets", "rig.ma")) == b"rig 1"
+    driver.delete_snapshot(fs, None, "fs1")
+    driver.delete_snapshot(fs, None, "fs1")
+    assert not os.path.lexists(snap) and read(os.path.join(path, "assets", "rig.ma")) == b"rig 2"
