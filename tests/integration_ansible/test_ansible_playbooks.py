@@ -2,7 +2,7 @@
 pixstor-mgmt server and worker (posix driver in a temp dir).
 
 The tests share one server and run in file order: provision, run again, check
-mode, resize, tear down."""
+mode, resize, refused changes, tear down."""
 GIB = 2 ** 30
 
 
@@ -54,14 +54,32 @@ def test_resize_then_run_again(playbook, pixstor_server):
     assert (again.proc.returncode, again.recap["changed"], again.writes) == (0, 0, []), explain(again)
 
 
+def test_an_immutable_change_fails_with_what_to_do(playbook, pixstor_server):
+    run = playbook("provision.yml", space_size="8GiB", relativepath="projects/elsewhere")
+    assert run.proc.returncode != 0, explain(run)
+    assert "relativepath cannot be changed once created" in run.output, explain(run)
+    assert "state: absent" in run.output, explain(run)
+    assert run.writes == [], run.writes
+
+
+def test_a_space_holding_data_is_kept_without_force(playbook, pixstor_server):
+    run = playbook("teardown.yml", space_force=False)
+    assert run.proc.returncode != 0, explain(run)
+    assert "DELETE /spaces/" in run.output and "HTTP 409" in run.output, explain(run)
+    assert [m for m, _, _ in run.writes] == ["DELETE", "DELETE"]    # the snapshot, then the refused space
+    assert [s["status"] for s in pixstor_server.items("spaces", name="sleepy-snake")] == ["ACTIVE"]
+    assert (pixstor_server.mountpoint / "projects" / "sleepy-snake" / "README.txt").exists()
+
+
 def test_absent_removes_everything_then_changes_nothing(playbook, pixstor_server):
     run = playbook("teardown.yml")
     assert run.proc.returncode == 0, explain(run)
-    assert run.recap["changed"] == 3, explain(run)
-    assert [m for m, _, _ in run.writes] == ["DELETE", "DELETE", "DELETE"]
+    assert run.recap["changed"] == 2, explain(run)      # the snapshot went in the previous test
+    assert [m for m, _, _ in run.writes] == ["DELETE", "DELETE"]
     for collection, name in (("snapshots", "sleepy-snake-snap"), ("spaces", "sleepy-snake"),
                              ("templates", "project_template")):
         assert pixstor_server.items(collection, name=name) == [], collection
+    assert not (pixstor_server.mountpoint / "projects" / "sleepy-snake").exists()
     again = playbook("teardown.yml")
     assert (again.proc.returncode, again.recap["changed"], again.writes) == (0, 0, []), explain(again)
 
