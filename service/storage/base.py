@@ -59,6 +59,13 @@ def filesystem_from_config(entry) -> Filesystem:
                       pools=tuple(entry.pools))
 
 
+def check_limits(hard: int, soft: int) -> None:
+    if not (isinstance(hard, int) and isinstance(soft, int)) or hard < 0 or soft < 0:
+        raise StorageError(f"quota limits must be whole numbers of bytes >= 0, got {hard}, {soft}")
+    if hard and soft > hard:
+        raise StorageError(f"soft limit {soft} is above hard limit {hard}")
+
+
 def is_below(path: str, top: str) -> bool:
     """True when `path` lies strictly inside `top` (both normalised absolute paths)."""
     return path != top and path.startswith(top.rstrip("/") + "/")
@@ -123,13 +130,6 @@ class Driver(abc.ABC):
         `fs` is the filesystem holding the model, or None when it lies outside them all."""
 
     # -- shared behaviour ------------------------------------------------------------------
-    def filesystem(self, name: str) -> Filesystem:
-        for fs in self.filesystems:
-            if fs.name == name:
-                return fs
-        raise StorageError(f"unknown filesystem {name!r} (configured: "
-                           f"{', '.join(f.name for f in self.filesystems) or 'none'})")
-
     def fileset_info(self, fs: Filesystem, name: str) -> FilesetInfo | None:
         return find(self.list_filesets(fs), name)
 
@@ -214,6 +214,25 @@ class Driver(abc.ABC):
         if parts[0] == ".pixstor" or SNAPSHOTS in parts:
             raise StorageError(f"junction path {path} lies in a reserved folder")
         return path
+
+    @staticmethod
+    def check_existing(name: str, path: str, filesets: list[FilesetInfo]) -> FilesetInfo | None:
+        """Fileset `name` if it exists already; refused when it is linked somewhere else."""
+        info = find(filesets, name)
+        if info is not None and info.path and info.path != path:
+            raise StorageError(f"fileset {name} already exists, linked at {info.path}")
+        return info
+
+    @staticmethod
+    def check_parent(fs: Filesystem, parent: str, filesets: list[FilesetInfo]) -> FilesetInfo:
+        """The parent of a new dependent fileset: it must exist and be independent."""
+        owner = find(filesets, parent)
+        if owner is None:
+            raise StorageError(f"parent fileset {parent} does not exist on {fs.name}")
+        if owner.parent is not None:
+            raise StorageError(f"parent fileset {parent} is itself dependent; "
+                               "a dependent fileset needs an independent parent")
+        return owner
 
     @staticmethod
     def check_free(name: str, path: str, filesets: list[FilesetInfo]) -> None:

@@ -9,8 +9,8 @@ import os
 import tempfile
 
 from . import gpfs_parse, gpfs_policy
-from .base import (SNAPSHOTS, Driver, Filesystem, FilesetInfo, StorageError, check_name, find,
-                   is_below)
+from .base import (SNAPSHOTS, Driver, Filesystem, FilesetInfo, StorageError, check_limits, check_name,
+                   find, is_below)
 from .commands import raise_for_status, run
 
 log = logging.getLogger(__name__)
@@ -92,18 +92,13 @@ class GpfsDriver(Driver):
         check_name("fileset", name)
         path = self.check_junction(fs, path)
         filesets = self.list_filesets(fs)
-        info = find(filesets, name)
+        info = self.check_existing(name, path, filesets)
         if info is not None and info.path == path:
             return
-        if info is not None and info.path:
-            raise StorageError(f"fileset {name} already exists, linked at {info.path}")
         self.check_free(name, path, filesets)
         if info is None:  # else: created by an earlier attempt that stopped before linking
             if parent is not None:
-                owner = self.require_fileset(fs, parent, filesets)
-                if owner.parent is not None:
-                    raise StorageError(f"parent fileset {parent} is itself dependent; "
-                                       "a dependent fileset needs an independent parent")
+                self.check_parent(fs, parent, filesets)
             self.mm("mmcrfileset", fs.name, name, "--inode-space", parent or "new")
         if os.path.isdir(path):  # empty but for a marker (checked above); linking creates it
             for entry in os.listdir(path):
@@ -129,8 +124,7 @@ class GpfsDriver(Driver):
 
     # -- quotas ----------------------------------------------------------------------------
     def set_quota(self, fs, fileset, hard, soft):
-        if not (isinstance(hard, int) and isinstance(soft, int)) or hard < 0 or soft < 0:
-            raise StorageError(f"quota limits must be whole numbers of bytes >= 0, got {hard}, {soft}")
+        check_limits(hard, soft)
         self.mm("mmsetquota", f"{fs.name}:{fileset}", "--block", f"{soft}:{hard}")
         # GPFS keeps limits in KiB rounded to its block size: read back and compare after rounding.
         applied_hard, applied_soft = self.quota(fs, fileset)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from . import tree
-from .base import (MARKER, SNAPSHOTS, Driver, Filesystem, FilesetInfo, NotEmpty, StorageError,
+from .base import (MARKER, SNAPSHOTS, Driver, Filesystem, FilesetInfo, StorageError, check_limits,
                    check_name, is_below)
 from .records import Record, RecordStore
 
@@ -26,30 +26,19 @@ class PosixDriver(Driver):
     def create_fileset(self, fs, name, path, pool, parent=None):
         check_name("fileset", name)
         path = self.check_junction(fs, path)
-        store = RecordStore(fs)
-        record = store.get(name)
-        if record is not None and record.path != path:
-            raise StorageError(f"fileset {name} already exists at {record.path}")
+        filesets = self.list_filesets(fs)
+        existing = self.check_existing(name, path, filesets)
         if parent is not None:
-            self._check_parent(store, path, parent)
-        self.check_free(name, path, self.list_filesets(fs))
+            owner = self.check_parent(fs, parent, filesets)
+            if not is_below(path, owner.path):
+                raise StorageError(f"{path} is not inside parent fileset {parent} ({owner.path})")
+        self.check_free(name, path, filesets)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         self.make_junction(path)
         if parent is not None:
             tree.write_file_atomically(os.path.join(path, MARKER), f"{pool}\n")
-        if record is None:  # written last: a record means the fileset is complete
-            store.put(Record(name=name, path=path, pool=pool, parent=parent))
-
-    @staticmethod
-    def _check_parent(store: RecordStore, path: str, parent: str) -> None:
-        owner = store.get(parent)
-        if owner is None:
-            raise StorageError(f"parent fileset {parent} does not exist")
-        if owner.parent is not None:
-            raise StorageError(f"parent fileset {parent} is itself dependent; "
-                               "a dependent fileset needs an independent parent")
-        if not is_below(path, owner.path):
-            raise StorageError(f"{path} is not inside parent fileset {parent} ({owner.path})")
+        if existing is None:  # written last: a record means the fileset is complete
+            RecordStore(fs).put(Record(name=name, path=path, pool=pool, parent=parent))
 
     def delete_fileset(self, fs, name, force=False):
         store = RecordStore(fs)
@@ -66,10 +55,7 @@ class PosixDriver(Driver):
 
     # -- quotas ----------------------------------------------------------------------------
     def set_quota(self, fs, fileset, hard, soft):
-        if not (isinstance(hard, int) and isinstance(soft, int)) or hard < 0 or soft < 0:
-            raise StorageError(f"quota limits must be whole numbers of bytes >= 0, got {hard}, {soft}")
-        if hard and soft > hard:
-            raise StorageError(f"soft limit {soft} is above hard limit {hard}")
+        check_limits(hard, soft)
         store = RecordStore(fs)
         record = self._record(store, fs, fileset)
         self.apply_quota(record.path, hard)

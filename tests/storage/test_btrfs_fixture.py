@@ -27,14 +27,19 @@ def test_a_missing_prerequisite_skips_locally_and_fails_in_ci(monkeypatch):
         give_up(missing)
 
 
-def test_not_root_is_a_missing_prerequisite(monkeypatch):
-    monkeypatch.setattr(btrfs_fixture.os, "geteuid", lambda: 1000)
+@pytest.mark.parametrize("lack, reason", [("root", "needs root"), ("tools", "btrfs-progs is not installed")])
+def test_probe_names_a_missing_prerequisite(monkeypatch, lack, reason):
+    if lack == "root":
+        monkeypatch.setattr(btrfs_fixture.os, "geteuid", lambda: 1000)
+    else:
+        monkeypatch.setattr(btrfs_fixture.os, "geteuid", lambda: 0)
+        monkeypatch.setattr(btrfs_fixture, "_tool", lambda name: None)
     btrfs_fixture.probe.cache_clear()
     try:
         problem = btrfs_fixture.probe()
     finally:
-        btrfs_fixture.probe.cache_clear()
-    assert problem is not None and not problem.refused and "needs root" in problem.reason
+        btrfs_fixture.probe.cache_clear()  # the real answer is probed again when next needed
+    assert problem is not None and not problem.refused and reason in problem.reason
 
 
 @pytest.mark.btrfs

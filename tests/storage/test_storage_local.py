@@ -62,7 +62,7 @@ def test_create_refuses_another_filesets_junction_and_a_second_path(space):
     driver, fs, path = space
     with pytest.raises(StorageError, match="junction of fileset sas1-sleepy-snake"):
         driver.create_fileset(fs, "sas1-other", path, "sas1")
-    with pytest.raises(StorageError, match="already exists at"):
+    with pytest.raises(StorageError, match="already exists, linked at"):
         driver.create_fileset(fs, "sas1-sleepy-snake", os.path.join(fs.mountpoint, "elsewhere"), "sas1")
 
 
