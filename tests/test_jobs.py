@@ -16,6 +16,8 @@ def env(shared_server):
     model = make_model(srv.mountpoint / "models" / "project")
     (model / "nuke" / "README").write_text("comp scripts go here\n")
     os.chmod(model / "nuke" / "README", 0o640)
+    if os.geteuid() == 0:   # ownership is kept when the worker can set it
+        os.chown(model / "nuke" / "README", 1234, 2345)
     os.symlink("../published", model / "nuke" / "out")
     refs = {
         "profile": session.get(srv.url + "/profiles/", params={"where": '{"name": "mmfs1-sas1"}'}).json()
@@ -57,6 +59,16 @@ def test_template_copies_files_modes_and_symlinks(env):
     readme = store / "nuke" / "README"
     assert readme.read_text() == "comp scripts go here\n"
     assert oct(readme.stat().st_mode & 0o777) == oct(0o640)
+    if os.geteuid() == 0:
+        assert (readme.stat().st_uid, readme.stat().st_gid) == (1234, 2345)
+    # and into a space made from it
+    href = active_space(env, "owned")
+    in_space = srv.mountpoint / "projects" / "owned" / "nuke" / "README"
+    assert oct(in_space.stat().st_mode & 0o777) == oct(0o640)
+    assert os.readlink(in_space.parent / "out") == "../published"
+    if os.geteuid() == 0:
+        assert (in_space.stat().st_uid, in_space.stat().st_gid) == (1234, 2345)
+    assert href
     assert os.readlink(store / "nuke" / "out") == "../published"
     assert (store / "assets" / ".pixstor-fileset").read_text().strip() == "sata1"
 
