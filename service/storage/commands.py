@@ -32,15 +32,20 @@ def run(argv: list[str], timeout: float | None = None, check: bool = True
         out, err = proc.communicate()
         log.error("%s timed out after %ss\n%s", line, timeout, err)
         raise StorageError(f"{line} timed out after {timeout}s", details=err) from None
-    if err.strip():
-        log.log(logging.ERROR if proc.returncode else logging.WARNING, "%s: stderr:\n%s",
-                argv[0], err.rstrip("\n"))
     result = subprocess.CompletedProcess(argv, proc.returncode, out, err)
-    return raise_for_status(result) if check else result
+    if check:
+        return raise_for_status(result)
+    if err.strip():  # the caller looks at the outcome itself: not (yet) an error
+        log.info("%s: exit status %d, stderr:\n%s", argv[0], proc.returncode, err.rstrip("\n"))
+    return result
 
 
 def raise_for_status(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    """The result when the command succeeded; else StorageError with its stderr verbatim."""
+    """The result when the command succeeded; else StorageError with its stderr verbatim
+    (also logged at ERROR, for the job's log)."""
+    if result.stderr.strip():
+        log.log(logging.ERROR if result.returncode else logging.WARNING, "%s: stderr:\n%s",
+                result.args[0], result.stderr.rstrip("\n"))
     if result.returncode:
         text = result.stderr or result.stdout
         first = next((s.strip() for s in text.splitlines() if s.strip()), "no error output")
