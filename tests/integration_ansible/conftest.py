@@ -1,129 +1,55 @@
-"""A real `pixstor-mgmt serve` on a free port in a temp dir, and a runner for
-real `ansible-playbook` against it, for the pixstor.mgmt collection's
-integration tests."""
+"""The pixstor.mgmt collection's integration tests: the shared test server
+(`tests.harness.Server`: a real `pixstor-mgmt serve` on a free port in a temp
+dir) and a runner for real `ansible-playbook` against it."""
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
+from tests.harness import Server, make_model, wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
-PASSWORD = "integration-secret"
+USER, PASSWORD = "tester", "integration-secret"
 WRITES = ("POST", "PATCH", "PUT", "DELETE")
 # The access log line ends with `METHOD path?query status` (see `serve`).
 ACCESS = re.compile(r"\b(GET|HEAD|OPTIONS|POST|PATCH|PUT|DELETE) (/\S*) (\d{3})\s*$")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(0.05)
-
-
-class PixstorServer:
-    def __init__(self, folder):
-        self.folder = Path(folder)
-        self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
-        self.config = self.folder / "pixstor.toml"
-        self.mountpoint = self.folder / "mmfs1"
-        self.models = self.folder / "models"
-        self.stderr_path = self.folder / "serve.stderr"
-        self.process = None
-        self._session = None
-
-    def cli(self, *args, stdin=None):
-        return subprocess.run([str(BIN / "pixstor-mgmt"), "--config", str(self.config), *args], input=stdin,
-                              capture_output=True, text=True, timeout=120, check=True)
+class PixstorServer(Server):
+    """The shared test server, plus what the playbook tests read: its access log and items."""
 
     def start(self):
-        self.models.mkdir(parents=True)
-        self.config.write_text(
-            '[server]\nhost = "127.0.0.1"\nport = %d\n'
-            '[database]\nurl = "sqlite:///db.sqlite3"\n'
-            '[queue]\nurl = "sqlite:///queue.sqlite3"\n'
-            '[storage]\ndriver = "posix"\ntemplate_store = "templates"\ntemplate_sources = ["models"]\n'
-            '[[storage.filesystems]]\nname = "mmfs1"\nmountpoint = "mmfs1"\npools = ["sas1", "sata1"]\n' % self.port)
-        self.cli("init")
-        self.cli("user", "add", "tester", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        with open(self.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen([str(BIN / "pixstor-mgmt"), "--config", str(self.config), "serve"],
-                                            cwd=self.folder, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-        wait_until(self._up, 30, "pixstor-mgmt serve on port %d" % self.port)
+        super().start()
+        self.cli("user", "add", USER, "--role", "admin", "--password-stdin", input=PASSWORD + "\n")
+        self.api = self.session(USER, PASSWORD)
         return self
 
-    def _up(self):
-        if self.process.poll() is not None:
-            raise AssertionError("pixstor-mgmt serve exited with %s:\n%s" % (self.process.returncode, self.log()))
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-    def log(self):
-        return self.stderr_path.read_text(errors="replace")
-
     def log_size(self):
-        return self.stderr_path.stat().st_size
+        return self.log_path.stat().st_size
 
     def requests_since(self, offset):
         """(method, path, status) of every request logged after `offset`, once a marker
         request shows the log has caught up."""
         marker = "/?log-marker=%s" % uuid.uuid4().hex
         requests.get(self.url + marker, timeout=10)
-        wait_until(lambda: marker in self.log()[offset:], 10, "the access log to show " + marker)
-        with open(self.stderr_path, "rb") as stream:
-            stream.seek(offset)
-            text = stream.read().decode(errors="replace")
+        wait_for(lambda: marker in self.log_path.read_bytes()[offset:].decode(errors="replace"), timeout=10,
+                 what="the access log to show " + marker)
+        text = self.log_path.read_bytes()[offset:].decode(errors="replace")
         found = [m.groups() for m in map(ACCESS.search, text.splitlines()) if m]
         return [(method, path, status) for method, path, status in found if "log-marker=" not in path]
 
-    @property
-    def session(self):
-        """requests session of the tester, for checks made outside ansible."""
-        if self._session is None:
-            resp = requests.post(self.url + "/oauth2/token", timeout=10,
-                                 data=dict(grant_type="password", username="tester", password=PASSWORD))
-            resp.raise_for_status()
-            self._session = requests.Session()
-            self._session.auth = (resp.json()["access_token"], "")
-        return self._session
-
     def items(self, collection, **where):
-        resp = self.session.get("%s/%s/" % (self.url, collection), params={"where": json.dumps(where)}, timeout=10)
+        resp = self.api.get("%s/%s/" % (self.url, collection), params={"where": json.dumps(where)}, timeout=10)
         resp.raise_for_status()
         return [dict((d["name"], d["value"]) for d in item["data"]) for item in resp.json()["collection"]["items"]]
 
@@ -147,10 +73,8 @@ def pixstor_server(tmp_path_factory):
     if not (BIN / "pixstor-mgmt").exists() or not (BIN / "ansible-playbook").exists():
         pytest.fail("%s needs pixstor-mgmt and ansible-playbook installed next to it" % sys.executable)
     server = PixstorServer(tmp_path_factory.mktemp("pixstor")).start()
-    model = server.models / "project_template"
-    for folder in ("assets/models", "assets/rigs", "maya", "nuke", "published"):
-        (model / folder).mkdir(parents=True)
-    (model / "README.txt").write_text("project layout\n")
+    server.models = server.folder / "models"
+    (make_model(server.models / "project_template") / "README.txt").write_text("project layout\n")
     yield server
     server.stop()
 
@@ -163,7 +87,7 @@ def playbook(pixstor_server, tmp_path):
                          "      ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n")
 
     def run(name, check=False, **extra_vars):
-        variables = dict(pixstor_url=pixstor_server.url, pixstor_username="tester", pixstor_password=PASSWORD,
+        variables = dict(pixstor_url=pixstor_server.url, pixstor_username=USER, pixstor_password=PASSWORD,
                          model=str(pixstor_server.models / "project_template"))
         variables.update(extra_vars)
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",

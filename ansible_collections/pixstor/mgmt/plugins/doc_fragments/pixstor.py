@@ -87,3 +87,24 @@ options:
     type: int
     default: 300
 """
+
+    # Attributes every pixstor.mgmt module shares.
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in check mode, where it predicts C(changed) (and C(actions) for the modules that write) and writes nothing.
+    support: full
+  diff_mode:
+    description: Returns the compared fields before and after the change in C(diff), shown with C(--diff).
+    support: full
+  action_group:
+    description: Belongs to the action group C(pixstor.mgmt.pixstor), so C(module_defaults) can set its options.
+    support: full
+    membership:
+      - pixstor.mgmt.pixstor
+  platform:
+    description: Where the module can run.
+    support: full
+    platforms: all
+    details: It talks to the PixStor Management REST API over HTTP(S) from wherever the task runs.
+"""

@@ -35,21 +35,11 @@ options:
     type: dict
 extends_documentation_fragment:
   - pixstor.mgmt.pixstor
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.actiongroups
+  - pixstor.mgmt.pixstor.attributes
 attributes:
-  check_mode:
-    support: full
   diff_mode:
+    description: Reads only, so there is never a difference to show.
     support: none
-  action_group:
-    support: full
-    membership:
-      - pixstor.mgmt.pixstor
-  platform:
-    support: full
-    platforms: all
-    details: Talks to the PixStor Management REST API from wherever the task runs.
 seealso:
   - module: pixstor.mgmt.pixstor_space
 """

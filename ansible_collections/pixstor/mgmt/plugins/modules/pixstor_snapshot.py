@@ -44,21 +44,7 @@ options:
 extends_documentation_fragment:
   - pixstor.mgmt.pixstor
   - pixstor.mgmt.pixstor.state
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.actiongroups
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  action_group:
-    support: full
-    membership:
-      - pixstor.mgmt.pixstor
-  platform:
-    support: full
-    platforms: all
-    details: Talks to the PixStor Management REST API from wherever the task runs.
+  - pixstor.mgmt.pixstor.attributes
 seealso:
   - module: pixstor.mgmt.pixstor_space
 """
