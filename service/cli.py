@@ -300,8 +300,11 @@ def cmd_policy_install(settings, args):
     if not hasattr(driver, "install_default_policy"):
         raise Failure(f"the {settings.storage.driver} driver places data without a policy; nothing to install")
     for fs in driver.discover():
-        for line in driver.install_default_policy(fs) or []:
-            print(line)
+        added = driver.install_default_policy(fs)
+        for pool in added:
+            print(f"{fs.name}: added rule '{pool}-placement' SET POOL '{pool}' WHERE FILESET_NAME LIKE '{pool}-%'")
+        if not added:
+            print(f"{fs.name}: every pool has its placement rule")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 import os
 import stat
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,28 @@ def test_no_config_means_var_under_the_working_directory(tmp_path):
     assert settings.database.url == f"sqlite:///{os.getcwd()}/var/pixstor.db"
     assert settings.storage.filesystems[0].name == "mmfs1"
     assert settings.storage.filesystems[0].pools == ["sas1", "sata1"]
+
+
+def test_gpfs_populate_reports_missing_rules_and_policy_install_adds_them(tmp_path):
+    """populate and `policy install default` on the gpfs driver, through the stand-in mm* commands."""
+    samples = Path(__file__).parent / "storage" / "gpfs_samples"
+    fake = Path(__file__).parent / "storage" / "fake_mmcommands"
+    replies = tmp_path / "replies"
+    replies.mkdir()
+    for name, sample in (("mmlsfs", "mmlsfs-all.Y"), ("mmlspool", "mmlspool.txt"),
+                         ("mmlspolicy", "mmlspolicy-none.txt")):
+        (replies / f"{name}.out").write_text((samples / sample).read_text())
+    conf = write_config(tmp_path, 5998, driver="gpfs", mountpoint="/mmfs1",
+                        extra=f'[storage.gpfs]\ncommand_prefix = "{fake}"\n')
+    env = {"FAKE_MM_LOG": str(tmp_path / "mm.log"), "FAKE_MM_REPLIES": str(replies)}
+    populate = run("--config", str(conf), "populate", env=env)
+    assert populate.returncode == 0, populate.stderr
+    assert "added profile mmfs1-sas1" in populate.stdout
+    assert "no placement rule for pool sas1" in populate.stdout
+    install = run("--config", str(conf), "policy", "install", "default", env=env)
+    assert install.returncode == 0, install.stderr
+    assert "added rule 'sas1-placement'" in install.stdout
+    policy = (replies / "mmchpolicy.policy").read_text()
+    assert "RULE 'sas1-placement' SET POOL 'sas1'" in policy and "FILESET_NAME LIKE 'sata1-%'" in policy
+    calls = (tmp_path / "mm.log").read_text()
+    assert f"{fake}/mmchpolicy\tmmfs1\t" in calls

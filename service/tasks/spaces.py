@@ -6,7 +6,8 @@ import secrets
 from service import context
 from service.api.spaces import space_path
 from service.models import Space, SpaceExposer, SpaceTemplate, Template, database
-from service.storage import MARKER, StorageError
+from service.storage import StorageError
+from service.storage.tree import marked_folders
 from service.tasks.runner import handles
 
 log = logging.getLogger(__name__)
@@ -29,14 +30,10 @@ def ordered_templates(space):
 
 
 def template_filesets(store_path):
-    """Dependent filesets of a built template: {relative path: pool}, shallowest first."""
-    found = {}
-    for folder, dirs, files in os.walk(store_path):
-        dirs.sort()
-        if MARKER in files and folder != store_path:
-            with open(os.path.join(folder, MARKER)) as marker:
-                found[os.path.relpath(folder, store_path)] = marker.read().strip()
-    return dict(sorted(found.items(), key=lambda kv: kv[0].count(os.sep)))
+    """Dependent filesets of a built template: {relative path: pool}, shallowest first
+    (a nested one needs its enclosing folder to exist)."""
+    found = marked_folders(store_path)
+    return dict(sorted(found.items(), key=lambda kv: (kv[0].count(os.sep), kv[0])))
 
 
 def apply_template(driver, fs, template, space, fileset, path):
