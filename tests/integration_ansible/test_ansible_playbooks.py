@@ -88,3 +88,10 @@ def test_info_reads_populated_objects(playbook):
     run = playbook("info.yml")
     assert run.proc.returncode == 0, explain(run)
     assert (run.recap["changed"], run.writes) == (0, []), explain(run)
+
+
+def test_errors_quote_the_api_and_write_nothing_lasting(playbook, pixstor_server):
+    run = playbook("errors.yml")
+    assert run.proc.returncode == 0, explain(run)     # the failures are expected, the asserts pass
+    assert "ignored=4" in run.output, explain(run)
+    assert pixstor_server.items("templates", name="missing_model") == []

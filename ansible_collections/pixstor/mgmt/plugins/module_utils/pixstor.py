@@ -319,7 +319,8 @@ class PixstorClient(object):
             batch = [flatten(i) for i in _collection(resp).get("items") or []]
             items.extend(batch)
             total = resp.headers.get("X-Total-Count")
-            if len(batch) < PAGE_SIZE or (total is not None and len(items) >= int(total)):
+            # The total decides when it is there: a server may cap pages below max_results.
+            if not batch or (len(items) >= int(total) if total is not None else len(batch) < PAGE_SIZE):
                 return items
             page += 1
 
@@ -406,10 +407,12 @@ class PixstorClient(object):
             item = self.get(location or href)[0]
             status = (item or {}).get("status")
             job_finished = not job or job_status in JOB_DONE
-            if status == "ERRORED" or job_status == "ERRORED":
+            # An item ERRORED before this job (a resize of a broken space) is judged by the job.
+            if job_status == "ERRORED" or (job_finished and status == "ERRORED"):
+                full = (self.get(href)[0] if item is not None and location else item) or {}
                 stderr = self.job_stderr(job)
                 raise PixstorError("%s %s ended ERRORED: %s%s" % (
-                    what, href, (item or {}).get("status_message") or "job %s failed" % job,
+                    what, href, full.get("status_message") or "job %s failed" % job,
                     "\njob stderr:\n" + stderr if stderr else ""))
             if job_finished and ((gone and item is None) or (not gone and status in ITEM_DONE)):
                 if item is not None and location:

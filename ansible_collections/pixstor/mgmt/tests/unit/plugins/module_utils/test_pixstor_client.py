@@ -220,6 +220,13 @@ def test_find_sends_where_as_json_and_follows_pages(client, http, monkeypatch):
     assert [i["id"] for i in client.find("spaces", where)] == ["1", "2", "3"]
 
 
+def test_find_trusts_the_total_when_the_server_caps_pages(client, http):
+    http.expect("GET", "/jobs/", json_body=cj_doc(cj_item("jobs", "1")), headers={"X-Total-Count": "2"})
+    http.expect("GET", "/jobs/", params={"page": 2}, json_body=cj_doc(cj_item("jobs", "2")),
+                headers={"X-Total-Count": "2"})
+    assert [i["id"] for i in client.find("jobs")] == ["1", "2"]
+
+
 def test_find_refuses_a_body_that_is_not_collection_json(client, http):
     http.expect("GET", "/spaces/", text="<html>proxy error page</html>")
     with pytest.raises(pu.PixstorError, match="without a Collection\\+JSON document"):
@@ -320,6 +327,22 @@ def test_wait_failure_carries_status_message_and_job_stderr(client, http):
         client.wait("/spaces/s1", job="/jobs/j1")
     assert "ended ERRORED: quota: no such pool" in exc.value.msg
     assert exc.value.msg.endswith("ERROR: mmsetquota failed: no such pool")
+
+
+def test_wait_rereads_a_projected_item_for_its_status_message(client, http):
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ERRORED")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ERRORED",
+                                                              status_message="no space left in pool sas1")))
+    with pytest.raises(pu.PixstorError, match="ended ERRORED: no space left in pool sas1$"):
+        client.wait("/spaces/s1", location='/spaces/s1?projection={"status":1}', what="space")
+
+
+def test_wait_judges_an_already_errored_item_by_its_new_job(client, http):
+    http.expect("GET", "/jobs/j5", json_body=cj_doc(job_item("j5", "PENDING", "spaces", "s1", "update")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ERRORED")))
+    http.expect("GET", "/jobs/j5", json_body=cj_doc(job_item("j5", "COMPLETED", "spaces", "s1", "update")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ACTIVE")))
+    assert client.wait("/spaces/s1", job="/jobs/j5")[0]["status"] == "ACTIVE"
 
 
 def test_wait_for_deletion_ends_on_404(client, http):
