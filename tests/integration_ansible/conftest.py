@@ -81,12 +81,12 @@ def pixstor_server(tmp_path_factory):
 
 @pytest.fixture
 def playbook(pixstor_server, tmp_path):
-    """playbook(name, check=False, **vars) -> PlaybookRun of a real ansible-playbook."""
+    """playbook(name, check=False, environment=None, **vars) -> PlaybookRun of a real ansible-playbook."""
     inventory = tmp_path / "inventory.yml"
     inventory.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
                          "      ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n")
 
-    def run(name, check=False, **extra_vars):
+    def run(name, check=False, environment=None, **extra_vars):
         variables = dict(pixstor_url=pixstor_server.url, pixstor_username=USER, pixstor_password=PASSWORD,
                          model=str(pixstor_server.models / "project_template"))
         variables.update(extra_vars)
@@ -96,6 +96,7 @@ def playbook(pixstor_server, tmp_path):
                    PATH="%s:%s" % (BIN, os.environ.get("PATH", "")))
         for key in ("PIXSTOR_URL", "PIXSTOR_USERNAME", "PIXSTOR_PASSWORD", "PIXSTOR_TOKEN", "PIXSTOR_VALIDATE_CERTS"):
             env.pop(key, None)
+        env.update(environment or {})
         command = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOKS / name),
                    "-e", json.dumps(variables), "--diff"] + (["--check"] if check else [])
         offset = pixstor_server.log_size()

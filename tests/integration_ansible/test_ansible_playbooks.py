@@ -25,12 +25,16 @@ def test_first_run_provisions_template_space_and_snapshot(playbook, pixstor_serv
     assert (root / "assets" / "rigs").is_dir() and (root / "README.txt").read_text() == "project layout\n"
 
 
-def test_second_run_changes_nothing_and_writes_nothing(playbook):
+def test_second_run_changes_nothing_and_writes_nothing(playbook, pixstor_server):
     run = playbook("provision.yml")
     assert run.proc.returncode == 0, explain(run)
     assert run.recap["changed"] == 0, explain(run)
     assert run.writes == [], run.writes
     assert any(method == "GET" and path.startswith("/spaces/") for method, path, _ in run.requests)
+    # With a token (PIXSTOR_TOKEN wins over the password) not even a login is sent.
+    with_token = playbook("provision.yml", environment={"PIXSTOR_TOKEN": pixstor_server.api.auth[0]})
+    assert (with_token.proc.returncode, with_token.recap["changed"]) == (0, 0), explain(with_token)
+    assert [r for r in with_token.requests if r[0] in ("POST", "PATCH", "PUT", "DELETE")] == []
 
 
 def test_check_mode_on_a_fresh_name_predicts_and_creates_nothing(playbook, pixstor_server):
