@@ -88,6 +88,26 @@ def test_absent_removes_everything_then_changes_nothing(playbook, pixstor_server
     assert (again.proc.returncode, again.recap["changed"], again.writes) == (0, 0, []), explain(again)
 
 
+def test_a_failed_job_fails_the_task_with_its_stderr(playbook, pixstor_server):
+    # A file where the space's parent folder should be: the API accepts, the storage job fails.
+    (pixstor_server.mountpoint / "blocked").write_text("in the way\n")
+    names = dict(space_name="errored-space", relativepath="blocked/errored-space")
+    run = playbook("provision.yml", **names)
+    assert run.proc.returncode != 0, explain(run)
+    assert "ended ERRORED" in run.output and "job stderr:" in run.output, explain(run)
+    assert "File exists" in run.output, explain(run)
+    assert [s["status"] for s in pixstor_server.items("spaces", name="errored-space")] == ["ERRORED"]
+
+    again = playbook("provision.yml", **names)
+    assert again.proc.returncode != 0, explain(again)
+    assert "space 'errored-space' is ERRORED" in again.output, explain(again)
+    assert again.writes == [], again.writes
+
+    cleanup = playbook("teardown.yml", **names)
+    assert cleanup.proc.returncode == 0, explain(cleanup)
+    assert pixstor_server.items("spaces", name="errored-space") == []
+
+
 def test_info_reads_populated_objects(playbook):
     run = playbook("info.yml")
     assert run.proc.returncode == 0, explain(run)

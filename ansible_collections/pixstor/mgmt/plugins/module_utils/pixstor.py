@@ -411,7 +411,7 @@ class PixstorClient(object):
             if job_status == "ERRORED" or (job_finished and status == "ERRORED"):
                 full = (self.get(href)[0] if item is not None and location else item) or {}
                 stderr = self.job_stderr(job)
-                raise PixstorError("%s %s ended ERRORED: %s%s" % (
+                raise PixstorError("%s (%s) ended ERRORED: %s%s" % (
                     what, href, full.get("status_message") or "job %s failed" % job,
                     "\njob stderr:\n" + stderr if stderr else ""))
             if job_finished and ((gone and item is None) or (not gone and status in ITEM_DONE)):
@@ -419,7 +419,7 @@ class PixstorClient(object):
                     item = self.get(href)[0]    # the Location may carry a projection
                 return item, ({"href": job, "status": job_status} if job else None)
             if time.monotonic() >= deadline:
-                raise PixstorError("timed out after %ds waiting for %s %s (status %s, job %s %s); the job goes on "
+                raise PixstorError("timed out after %ds waiting for %s (%s, status %s, job %s %s); the job goes on "
                                    "on the server: raise wait_timeout or use wait=false"
                                    % (timeout, what, href, status or "gone", job or "-", job_status or "-"))
             time.sleep(delay)
@@ -485,8 +485,9 @@ class ItemManager(object):
     finds nothing to do. A None in `desired` means "not managed by this task".
     """
 
-    def __init__(self, module, client, collection, kind, observe, mutable=(), update_action="update"):
+    def __init__(self, module, client, collection, kind, label, observe, mutable=(), update_action="update"):
         self.module = module
+        self.label = label
         self.client = client
         self.collection = collection
         self.kind = kind
@@ -508,7 +509,7 @@ class ItemManager(object):
 
     def _wait(self, href, location, job, gone=False):
         return self.client.wait(href, location=location, job=job, timeout=self.params["wait_timeout"],
-                                gone=gone, what=self.kind)
+                                gone=gone, what=self.label)
 
     def absent(self, current, delete_params=None):
         if current is None:
@@ -521,7 +522,8 @@ class ItemManager(object):
                 self.result["job"] = self._wait(current["href"], None, job, gone=True)[1]
         return self.done(None, before, {})
 
-    def present(self, current, desired, create_body, label):
+    def present(self, current, desired, create_body):
+        label = self.label
         after = dict((k, v) for k, v in desired.items() if v is not None)
         if current is None:
             if not self.act("create"):

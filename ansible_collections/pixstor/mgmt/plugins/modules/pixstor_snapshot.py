@@ -160,7 +160,7 @@ def find_parent(module, client):
 def manage(module, client):
     params = module.params
     label = "snapshot %r" % params["name"]
-    manager = ItemManager(module, client, "snapshots", "snapshot", observe)
+    manager = ItemManager(module, client, "snapshots", "snapshot", label, observe)
     field, parent = find_parent(module, client)
     current = None
     if parent:
@@ -169,7 +169,7 @@ def manage(module, client):
         return manager.absent(current)
     desired = dict(name=params["name"], type=params["type"])
     desired[field] = parent or "(%s)" % params[field]
-    return manager.present(current, desired, desired, label)
+    return manager.present(current, desired, desired)
 
 
 def main():

@@ -234,7 +234,8 @@ def manage(module, client):
     except ValueError as exc:
         module.fail_json(msg="%s: %s" % (label, exc))
 
-    manager = ItemManager(module, client, "spaces", "space", observe, mutable=("size",), update_action="resize")
+    manager = ItemManager(module, client, "spaces", "space", label, observe, mutable=("size",),
+                          update_action="resize")
     try:
         profile = client.resolve("profiles", params["profile"], "profile") if params["profile"] else None
     except NotFound:
@@ -265,7 +266,7 @@ def manage(module, client):
                                  % (label, ", ".join(CREATE_NEEDS), ", ".join(missing)))
         create_body = dict(name=name, relativepath=params["relativepath"], exposers=exposers,
                            profile=profile, templates=templates or [], size=size)
-    result = manager.present(current, desired, create_body, label)
+    result = manager.present(current, desired, create_body)
     if size is not None and current is not None and "resize" in result["actions"]:
         result["msg"] = "%s resized from %s to %s" % (label, format_size(observe(current)["size"]),
                                                       format_size(size))

@@ -120,7 +120,7 @@ def manage(module, client):
     params = module.params
     label = "template %r" % params["name"]
     current = client.find_one("templates", dict(name=params["name"]), label)
-    manager = ItemManager(module, client, "templates", "template", observe)
+    manager = ItemManager(module, client, "templates", "template", label, observe)
     if params["state"] == "absent":
         return manager.absent(current)
     if current is None and not params["template_location"]:
@@ -128,7 +128,7 @@ def manage(module, client):
                              % label)
     desired = dict(name=params["name"], type=params["type"])
     create_body = dict(desired, template_location=params["template_location"])
-    return manager.present(current, desired, create_body, label)
+    return manager.present(current, desired, create_body)
 
 
 def main():

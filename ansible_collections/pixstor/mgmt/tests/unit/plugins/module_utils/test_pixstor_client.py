@@ -356,8 +356,8 @@ def test_wait_times_out_with_a_useful_message(client, http, clock):
     # Polls at 0, 0.1, 0.25, ... seconds: the tenth comes after the 5 s deadline.
     for poll in range(10):  # pylint: disable=unused-variable
         http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="INPROGRESS")))
-    with pytest.raises(pu.PixstorError, match="timed out after 5s waiting for space /spaces/s1 "
-                                              r"\(status INPROGRESS, job - -\)"):
+    with pytest.raises(pu.PixstorError, match="timed out after 5s waiting for space "
+                                              r"\(/spaces/s1, status INPROGRESS, job - -\)"):
         client.wait("/spaces/s1", timeout=5, what="space")
     assert sum(clock.sleeps) >= 5
 

@@ -236,7 +236,7 @@ def test_a_failed_creation_job_reports_its_stderr(run_module, http):
     http.expect("GET", "/jobs/j1/stderr", text="ERROR: /mmfs1/projects/sleepy_snake already exists\n")
     outcome, result = run_module(pixstor_space.main, ARGS)
     assert outcome == "fail"
-    assert "space /spaces/s1 ended ERRORED: fileset path exists" in result["msg"]
+    assert "space 'sleepy-snake' (/spaces/s1) ended ERRORED: fileset path exists" in result["msg"]
     assert "already exists" in result["msg"]
 
 
