@@ -1,4 +1,4 @@
-"""pixstor-mgmt: init | serve | worker | populate | user | policy.  Also `adminctl populate now`.
+"""pixstor-mgmt: init | serve | worker | populate | user | job | policy.  Also `adminctl populate now`.
 
 Exit codes: 0 ok, 2 usage, 1 failure with a one-line reason on stderr.
 """
@@ -84,6 +84,12 @@ def _parser():
     passwd.add_argument("name")
     passwd.add_argument("--password-stdin", action="store_true")
     passwd.set_defaults(run=cmd_user_passwd)
+
+    job = command("job", None, "storage jobs")
+    jobs = job.add_subparsers(metavar="ACTION")
+    rerun = jobs.add_parser("rerun", help="queue a job that failed or was cut off again (job bodies are retry-safe)")
+    rerun.add_argument("job_id")
+    rerun.set_defaults(run=cmd_job_rerun)
 
     policy = command("policy", None, "placement policy (gpfs)")
     policies = policy.add_subparsers(metavar="ACTION")
@@ -293,6 +299,26 @@ def cmd_user_passwd(settings, args):
         # a new password ends the sessions of the old one
         Token.delete().where(Token.user == user).execute()
     print(f"changed the password of {args.name}")
+
+
+def cmd_job_rerun(settings, args):
+    from service import tasks
+    from service.models import BY_COLLECTION, Job
+    _open(settings)
+    tasks.configure(settings)
+    with db.database.connection_context():
+        job = Job.get_or_none(Job.id == args.job_id)
+        if job is None:
+            raise Failure(f"no job {args.job_id}")
+        if job.status == "COMPLETED":
+            raise Failure(f"job {job.id} has completed; nothing to run again")
+        model = BY_COLLECTION[job.resource_type]
+        with db.database.atomic():
+            Job.update(status="PENDING", started=None, finished=None, message=None).where(
+                Job.id == job.id).execute()
+            model.update(status="PENDING", status_message=None).where(model.id == job.resource_id).execute()
+        tasks.submit(job)
+    print(f"queued job {job.id} ({job.action} /{job.resource_type}/{job.resource_id}) again")
 
 
 def cmd_policy_install(settings, args):

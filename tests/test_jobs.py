@@ -311,3 +311,22 @@ def test_standalone_worker_and_status_transitions(tmp_path):
             worker.terminate()
             worker.wait(timeout=15)
         srv.stop()
+
+
+def test_failed_job_reruns_from_the_cli(env):
+    """`pixstor-mgmt job rerun` runs the same job again once the cause is fixed."""
+    srv, session, refs = env
+    blocker = srv.mountpoint / "blocker2"
+    blocker.write_text("in the way")
+    resp = new_space(env, "rerun", relativepath="blocker2/rerun")
+    assert wait_status(session, resp.headers["Location"]) == "ERRORED"
+    job_id = resp.links["job"]["url"].rsplit("/", 1)[1]
+    blocker.unlink()
+    result = srv.cli("job", "rerun", job_id)
+    assert f"queued job {job_id}" in result.stdout
+    assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
+    job = data_of(session.get(srv.url + f"/jobs/{job_id}").json())
+    assert job["status"] == "COMPLETED"
+    assert "ERROR" not in session.get(srv.url + f"/jobs/{job_id}/stderr").text
+    done = srv.cli("job", "rerun", job_id, check=False)
+    assert done.returncode == 1 and "completed" in done.stderr
