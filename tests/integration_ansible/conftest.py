@@ -59,8 +59,10 @@ class PlaybookRun:
         self.proc = proc
         self.output = proc.stdout + proc.stderr
         self.requests = requests_made
-        match = RECAP.search(proc.stdout)
-        self.recap = dict(zip(("ok", "changed", "unreachable", "failed"), map(int, match.groups()[1:]))) if match else {}
+        keys = ("ok", "changed", "unreachable", "failed")
+        self.recaps = dict((m.group(1), dict(zip(keys, map(int, m.groups()[1:])))) for m in RECAP.finditer(proc.stdout))
+        # Totals over the hosts (one host in most plays).
+        self.recap = dict((key, sum(r[key] for r in self.recaps.values())) for key in keys) if self.recaps else {}
 
     @property
     def writes(self):
@@ -81,12 +83,15 @@ def pixstor_server(tmp_path_factory):
 
 @pytest.fixture
 def playbook(pixstor_server, tmp_path):
-    """playbook(name, check=False, environment=None, **vars) -> PlaybookRun of a real ansible-playbook."""
-    inventory = tmp_path / "inventory.yml"
-    inventory.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
-                         "      ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n")
+    """playbook(name, check=False, environment=None, hosts=1, **vars) -> PlaybookRun of a real
+    ansible-playbook; hosts > 1 makes an inventory of that many local hosts (node1...)."""
 
-    def run(name, check=False, environment=None, **extra_vars):
+    def run(name, check=False, environment=None, hosts=1, **extra_vars):
+        inventory = tmp_path / ("inventory-%d.yml" % hosts)
+        names = ["localhost"] if hosts == 1 else ["node%d" % i for i in range(1, hosts + 1)]
+        inventory.write_text("all:\n  vars:\n    ansible_connection: local\n"
+                             "    ansible_python_interpreter: \"{{ ansible_playbook_python }}\"\n  hosts:\n"
+                             + "".join("    %s:\n" % host for host in names))
         variables = dict(pixstor_url=pixstor_server.url, pixstor_username=USER, pixstor_password=PASSWORD,
                          model=str(pixstor_server.models / "project_template"))
         variables.update(extra_vars)
@@ -98,7 +103,7 @@ def playbook(pixstor_server, tmp_path):
             env.pop(key, None)
         env.update(environment or {})
         command = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOKS / name),
-                   "-e", json.dumps(variables), "--diff"] + (["--check"] if check else [])
+                   "-e", json.dumps(variables), "--diff", "--forks", str(max(hosts, 5))] + (["--check"] if check else [])
         offset = pixstor_server.log_size()
         proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
         return PlaybookRun(proc, pixstor_server.requests_since(offset))

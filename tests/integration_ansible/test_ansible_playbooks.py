@@ -3,6 +3,8 @@ pixstor-mgmt server and worker (posix driver in a temp dir).
 
 The tests share one server and run in file order: provision, run again, check
 mode, resize, refused changes, tear down."""
+import pytest
+
 GIB = 2 ** 30
 
 
@@ -106,6 +108,27 @@ def test_a_failed_job_fails_the_task_with_its_stderr(playbook, pixstor_server):
     cleanup = playbook("teardown.yml", **names)
     assert cleanup.proc.returncode == 0, explain(cleanup)
     assert pixstor_server.items("spaces", name="errored-space") == []
+
+
+@pytest.mark.xfail(strict=False, reason="server races (see the collection's report): concurrent POSTs of one name "
+                   "can answer HTTP 500 (IntegrityError) instead of 409, and concurrent DELETEs of one item can all "
+                   "be accepted (202), the later jobs ending ERRORED 'no longer exists'")
+def test_the_same_task_on_many_hosts_changes_once(playbook, pixstor_server):
+    run = playbook("parallel.yml", hosts=4, template_name="raced_template")
+    assert run.proc.returncode == 0, explain(run)
+    assert sorted(r["changed"] for r in run.recaps.values()) == [0, 0, 0, 1], explain(run)
+    gone = playbook("parallel.yml", hosts=4, template_name="raced_template", template_state="absent")
+    assert gone.proc.returncode == 0, explain(gone)
+    assert sorted(r["changed"] for r in gone.recaps.values()) == [0, 0, 0, 1], explain(gone)
+
+
+def test_the_same_removal_on_many_hosts_ends_absent_everywhere(playbook, pixstor_server):
+    made = playbook("parallel.yml", template_name="shared_template")
+    assert made.proc.returncode == 0, explain(made)
+    run = playbook("parallel.yml", hosts=4, template_name="shared_template", template_state="absent")
+    assert run.proc.returncode == 0, explain(run)
+    assert 1 <= sum(r["changed"] for r in run.recaps.values()), explain(run)
+    assert pixstor_server.items("templates", name="shared_template") == []
 
 
 def test_info_reads_populated_objects(playbook):

@@ -385,15 +385,18 @@ class PixstorClient(object):
         return _accepted(resp)
 
     def delete(self, href, force=False):
-        """Job href of the deletion; None when the item was already gone or went at once."""
+        """(deleted, job href): deleted is False when the item was already gone (404);
+        the job is None when it went at once."""
         resp = self.request("DELETE", href, ok=(200, 202, 204), missing_ok=True,
                             params={"force": "true"} if force else None)
-        return _job_link(resp) if resp.status_code == 202 else None
+        return resp.status_code != 404, (_job_link(resp) if resp.status_code == 202 else None)
 
     # Waiting ---------------------------------------------------------------
 
-    def wait(self, href, location=None, job=None, timeout=300, gone=False, what="item"):
+    def wait(self, href, location=None, job=None, timeout=300, until="done", what="item"):
         """Poll the job and the item until both are done; (flat item or None, job summary).
+
+        `until` is "done" (ACTIVE or ERRORED), "gone" (404) or "settled" (either).
 
         The job is read before the item on each round: an item that still reads ACTIVE
         right after a resize was accepted is not mistaken for the resize being done.
@@ -407,14 +410,18 @@ class PixstorClient(object):
             item = self.get(location or href)[0]
             status = (item or {}).get("status")
             job_finished = not job or job_status in JOB_DONE
-            # An item ERRORED before this job (a resize of a broken space) is judged by the job.
-            if job_status == "ERRORED" or (job_finished and status == "ERRORED"):
+            # An item ERRORED before this job (a resize of a broken space) is judged by the job;
+            # a deletion is judged by the item: once it answers 404 it is gone, as wanted.
+            failed = job_status == "ERRORED" or (job_finished and status == "ERRORED")
+            if failed and not (until == "gone" and item is None):
                 full = (self.get(href)[0] if item is not None and location else item) or {}
                 stderr = self.job_stderr(job)
                 raise PixstorError("%s (%s) ended ERRORED: %s%s" % (
                     what, href, full.get("status_message") or "job %s failed" % job,
                     "\njob stderr:\n" + stderr if stderr else ""))
-            if job_finished and ((gone and item is None) or (not gone and status in ITEM_DONE)):
+            settled = {"done": status in ITEM_DONE, "gone": item is None,
+                       "settled": item is None or status in ITEM_DONE}[until]
+            if job_finished and settled:
                 if item is not None and location:
                     item = self.get(href)[0]    # the Location may carry a projection
                 return item, ({"href": job, "status": job_status} if job else None)
@@ -483,10 +490,13 @@ class ItemManager(object):
     `observe(item)` and `desired` use the same normalised shape (sorted hrefs,
     stripped paths, bytes) so comparisons are order-insensitive and a second run
     finds nothing to do. A None in `desired` means "not managed by this task".
+    `lookup()` finds the item again when a creation loses a race (HTTP 409).
     """
 
-    def __init__(self, module, client, collection, kind, label, observe, mutable=(), update_action="update"):
+    def __init__(self, module, client, collection, kind, label, observe, mutable=(), update_action="update",
+                 lookup=None):
         self.module = module
+        self.lookup = lookup
         self.label = label
         self.client = client
         self.collection = collection
@@ -507,28 +517,55 @@ class ItemManager(object):
         self.result["actions"].append(action)
         return not self.module.check_mode
 
-    def _wait(self, href, location, job, gone=False):
+    def _wait(self, href, location, job, until="done"):
         return self.client.wait(href, location=location, job=job, timeout=self.params["wait_timeout"],
-                                gone=gone, what=self.label)
+                                until=until, what=self.label)
 
     def absent(self, current, delete_params=None):
         if current is None:
             return self.done(None, {}, {})
         before = self.observe(current)
-        if self.act("delete"):
-            job = self.client.delete(current["href"], **(delete_params or {}))
-            self.result["job"] = {"href": job, "status": None} if job else None
-            if job and self.params["wait"]:
-                self.result["job"] = self._wait(current["href"], None, job, gone=True)[1]
+        if self.module.check_mode:
+            self.act("delete")
+            return self.done(None, before, {})
+        href = current["href"]
+        try:
+            deleted, job = self.client.delete(href, **(delete_params or {}))
+        except PixstorError as exc:
+            # 409 because another job runs on the item (the same task on another host deleting
+            # it, or an earlier wait=false): let that job end, then decide. A 409 on a settled
+            # item (a space holding data) is a refusal and fails.
+            busy = exc.status == 409 and self.params["wait"] and (
+                self.client.get(href)[0] or {}).get("status") not in ITEM_DONE
+            if not busy:
+                raise
+            if self._wait(href, None, None, until="settled")[0] is None:
+                return self.done(None, {}, {})      # removed meanwhile, not by this task
+            deleted, job = self.client.delete(href, **(delete_params or {}))
+        if not deleted:
+            return self.done(None, {}, {})          # removed meanwhile, not by this task
+        self.act("delete")
+        self.result["job"] = {"href": job, "status": None} if job else None
+        if job and self.params["wait"]:
+            self.result["job"] = self._wait(href, None, job, until="gone")[1]
         return self.done(None, before, {})
 
     def present(self, current, desired, create_body):
         label = self.label
         after = dict((k, v) for k, v in desired.items() if v is not None)
         if current is None:
-            if not self.act("create"):
+            if self.module.check_mode:
+                self.act("create")
                 return self.done(after, {}, after)
-            accepted = self.client.create(self.collection, create_body)
+            try:
+                accepted = self.client.create(self.collection, create_body)
+            except PixstorError as exc:
+                # The same task on several hosts at once: one creates, the others find it made.
+                current = self.lookup() if exc.status == 409 and self.lookup else None
+                if current is None:
+                    raise
+                return self.present(current, desired, create_body)
+            self.act("create")
             return self._finish(accepted, accepted.href, {}, after)
 
         before = self.observe(current)

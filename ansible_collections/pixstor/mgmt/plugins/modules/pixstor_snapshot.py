@@ -162,9 +162,9 @@ def manage(module, client):
     label = "snapshot %r" % params["name"]
     manager = ItemManager(module, client, "snapshots", "snapshot", label, observe)
     field, parent = find_parent(module, client)
-    current = None
-    if parent:
-        current = client.find_one("snapshots", {"name": params["name"], field: parent}, "%s of %s" % (label, parent))
+    manager.lookup = lambda: client.find_one("snapshots", {"name": params["name"], field: parent},
+                                             "%s of %s" % (label, parent))
+    current = manager.lookup() if parent else None
     if params["state"] == "absent":
         return manager.absent(current)
     desired = dict(name=params["name"], type=params["type"])

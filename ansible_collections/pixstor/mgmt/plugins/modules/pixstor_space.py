@@ -243,7 +243,8 @@ def manage(module, client):
             return manager.absent(None)   # no such profile, so no such space either
         raise
     where = dict(name=name, profile=profile) if profile else dict(name=name)
-    current = client.find_one("spaces", where, label + ("" if profile else " (set profile to choose)"))
+    manager.lookup = lambda: client.find_one("spaces", where, label + ("" if profile else " (set profile to choose)"))
+    current = manager.lookup()
     if params["state"] == "absent":
         return manager.absent(current, dict(force=params["force"]))
 

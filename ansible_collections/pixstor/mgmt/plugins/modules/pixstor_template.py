@@ -119,8 +119,9 @@ def observe(item):
 def manage(module, client):
     params = module.params
     label = "template %r" % params["name"]
-    current = client.find_one("templates", dict(name=params["name"]), label)
-    manager = ItemManager(module, client, "templates", "template", label, observe)
+    manager = ItemManager(module, client, "templates", "template", label, observe,
+                          lookup=lambda: client.find_one("templates", dict(name=params["name"]), label))
+    current = manager.lookup()
     if params["state"] == "absent":
         return manager.absent(current)
     if current is None and not params["template_location"]:

@@ -293,9 +293,11 @@ def test_412_says_to_run_again(client, http):
 def test_delete_with_force_and_already_gone(client, http):
     http.expect("DELETE", "/spaces/s1", status=202, params={"force": "true"},
                 headers={"Link": '<%s/jobs/j9>; rel="job"' % BASE}, json_body=cj_doc())
-    assert client.delete("/spaces/s1", force=True) == "/jobs/j9"
+    assert client.delete("/spaces/s1", force=True) == (True, "/jobs/j9")
     http.expect("DELETE", "/spaces/s1", status=404, json_body=cj_error(404, "Not found"))
-    assert client.delete("/spaces/s1") is None
+    assert client.delete("/spaces/s1") == (False, None)
+    http.expect("DELETE", "/spaces/s1", status=204)
+    assert client.delete("/spaces/s1") == (True, None)
 
 
 def test_wait_reads_the_job_before_the_item(client, http):
@@ -348,8 +350,25 @@ def test_wait_judges_an_already_errored_item_by_its_new_job(client, http):
 def test_wait_for_deletion_ends_on_404(client, http):
     http.expect("GET", "/jobs/j1", json_body=cj_doc(job_item("j1", "COMPLETED", "spaces", "s1", "delete")))
     http.expect("GET", "/spaces/s1", status=404, json_body=cj_error(404, "Not found"))
-    item, job = client.wait("/spaces/s1", job="/jobs/j1", gone=True)
+    item, job = client.wait("/spaces/s1", job="/jobs/j1", until="gone")
     assert (item, job["status"]) == (None, "COMPLETED")
+
+
+def test_a_deletion_is_judged_by_the_item_being_gone(client, http):
+    # Two deletions raced; ours lost ("no longer exists") but the item is gone as wanted.
+    http.expect("GET", "/jobs/j7", json_body=cj_doc(job_item("j7", "ERRORED", "templates", "t1", "delete")))
+    http.expect("GET", "/templates/t1", status=404, json_body=cj_error(404, "Not found"))
+    assert client.wait("/templates/t1", job="/jobs/j7", until="gone") == (None, {"href": "/jobs/j7", "status": "ERRORED"})
+
+
+def test_a_deletion_that_leaves_the_item_errored_fails(client, http):
+    http.expect("GET", "/jobs/j8", json_body=cj_doc(job_item("j8", "ERRORED", "spaces", "s1", "delete")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ERRORED",
+                                                              status_message="fileset busy")))
+    http.expect("GET", "/jobs/j8", json_body=cj_doc(job_item("j8", "ERRORED", "spaces", "s1", "delete")))
+    http.expect("GET", "/jobs/j8/stderr", text="ERROR: mmdelfileset: fileset busy\n")
+    with pytest.raises(pu.PixstorError, match="ended ERRORED: fileset busy"):
+        client.wait("/spaces/s1", job="/jobs/j8", until="gone", what="space")
 
 
 def test_wait_times_out_with_a_useful_message(client, http, clock):

@@ -217,6 +217,7 @@ def test_a_refused_delete_quotes_the_api(run_module, http):
     expect_lookup(http, space(used=1024))
     http.expect("DELETE", "/spaces/s1", status=409, json_body=cj_error(
         409, "space holds data", {"force": "set force=true to delete a space holding data"}))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(used=1024)))    # ACTIVE: a refusal, not a busy item
     outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", state="absent"))
     assert outcome == "fail"
     assert result["msg"] == ("DELETE /spaces/s1 failed: HTTP 409 space holds data "

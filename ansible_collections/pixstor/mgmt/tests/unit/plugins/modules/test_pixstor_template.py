@@ -88,3 +88,50 @@ def test_absent_when_gone(run_module, http):
     http.expect("GET", "/templates/", json_body=cj_doc())
     outcome, result = run_module(pixstor_template.main, dict(name="project_template", state="absent"))
     assert (outcome, result["changed"]) == ("exit", False)
+
+
+def test_losing_a_creation_race_finds_the_template_and_waits_for_it(run_module, http):
+    # The same task on several hosts: another one created the template between lookup and POST.
+    http.expect("GET", "/templates/", json_body=cj_doc())
+    http.expect("POST", "/templates/", status=409, json_body=cj_error(409, "duplicate", {"name": "already exists"}))
+    http.expect("GET", "/templates/", where={"name": "project_template"}, json_body=cj_doc(template(status="INPROGRESS")))
+    http.expect("GET", "/templates/t1", json_body=cj_doc(template(status="ACTIVE")))
+    outcome, result = run_module(pixstor_template.main, ARGS)
+    assert (outcome, result["changed"], result["actions"]) == ("exit", False, [])
+    assert result["template"]["status"] == "ACTIVE"
+
+
+def test_a_conflict_that_is_not_a_race_still_fails(run_module, http):
+    http.expect("GET", "/templates/", json_body=cj_doc())
+    http.expect("POST", "/templates/", status=409, json_body=cj_error(409, "model is being built elsewhere"))
+    http.expect("GET", "/templates/", json_body=cj_doc())
+    outcome, result = run_module(pixstor_template.main, ARGS)
+    assert (outcome, result["status_code"]) == ("fail", 409)
+    assert "model is being built elsewhere" in result["msg"]
+
+
+def test_absent_while_another_host_deletes_it_waits_and_is_no_change(run_module, http):
+    http.expect("GET", "/templates/", json_body=cj_doc(template()))
+    http.expect("DELETE", "/templates/t1", status=409, json_body=cj_error(409, "/templates/t1 is PENDING: wait for its job"))
+    http.expect("GET", "/templates/t1", json_body=cj_doc(template(status="PENDING")))
+    http.expect("GET", "/templates/t1", json_body=cj_doc(template(status="INPROGRESS")))
+    http.expect("GET", "/templates/t1", status=404, json_body=cj_error(404, "Not found"))
+    outcome, result = run_module(pixstor_template.main, dict(name="project_template", state="absent"))
+    assert (outcome, result["changed"], result["actions"], result["job"]) == ("exit", False, [], None)
+
+
+def test_absent_while_another_job_runs_deletes_once_it_ends(run_module, http):
+    http.expect("GET", "/templates/", json_body=cj_doc(template()))
+    http.expect("DELETE", "/templates/t1", status=409, json_body=cj_error(409, "/templates/t1 is NEW: wait for its job"))
+    http.expect("GET", "/templates/t1", json_body=cj_doc(template(status="NEW")))
+    http.expect("GET", "/templates/t1", json_body=cj_doc(template(status="ACTIVE")))
+    http.expect("DELETE", "/templates/t1", status=204)
+    outcome, result = run_module(pixstor_template.main, dict(name="project_template", state="absent"))
+    assert (outcome, result["changed"], result["actions"]) == ("exit", True, ["delete"])
+
+
+def test_absent_when_someone_else_deleted_it_first_is_no_change(run_module, http):
+    http.expect("GET", "/templates/", json_body=cj_doc(template()))
+    http.expect("DELETE", "/templates/t1", status=404, json_body=cj_error(404, "no such item: /templates/t1"))
+    outcome, result = run_module(pixstor_template.main, dict(name="project_template", state="absent"))
+    assert (outcome, result["changed"], result["actions"]) == ("exit", False, [])
