@@ -417,7 +417,7 @@ class PixstorClient(object):
                 full = (self.get(href)[0] if item is not None and location else item) or {}
                 stderr = self.job_stderr(job)
                 raise PixstorError("%s (%s) ended ERRORED: %s%s" % (
-                    what, href, full.get("status_message") or "job %s failed" % job,
+                    what, href, full.get("status_message") or ("job %s failed" % job if job else "no reason given"),
                     "\njob stderr:\n" + stderr if stderr else ""))
             settled = {"done": status in ITEM_DONE, "gone": item is None,
                        "settled": item is None or status in ITEM_DONE}[until]
@@ -515,7 +515,6 @@ class ItemManager(object):
     def act(self, action):
         self.result["changed"] = True
         self.result["actions"].append(action)
-        return not self.module.check_mode
 
     def _wait(self, href, location, job, until="done"):
         return self.client.wait(href, location=location, job=job, timeout=self.params["wait_timeout"],
@@ -579,7 +578,8 @@ class ItemManager(object):
                             k, _show(before.get(k)), _show(changes[k])) for k in frozen), self.kind),
                 **{self.kind: public(current)})
         if changes:
-            if not self.act(self.update_action):
+            self.act(self.update_action)
+            if self.module.check_mode:
                 return self.done(dict(current, **changes), before, dict(before, **changes))
             etag = self.client.get(current["href"])[1]
             accepted = self.client.update(current["href"], changes, etag)
