@@ -129,7 +129,9 @@ class Snapshot(Resource):
 
     class Meta:
         collection = "snapshots"
-        indexes = ((("name", "space", "exposer"), True),)
+        # two indexes, as NULLs never collide: (name, space) for space snapshots,
+        # (name, exposer) for filesystem snapshots
+        indexes = ((("name", "space"), True), (("name", "exposer"), True))
 
 
 SpaceTemplate = Space.templates.through_model

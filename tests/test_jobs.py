@@ -330,3 +330,37 @@ def test_failed_job_reruns_from_the_cli(env):
     assert "ERROR" not in session.get(srv.url + f"/jobs/{job_id}/stderr").text
     done = srv.cli("job", "rerun", job_id, check=False)
     assert done.returncode == 1 and "completed" in done.stderr
+
+
+def test_concurrent_creates_and_deletes_of_one_item(env):
+    """Races resolve to one accepted request; the rest are 409 (never 500), no job fails."""
+    from concurrent.futures import ThreadPoolExecutor
+    srv, session, refs = env
+    token = session.auth[0]
+
+    def post(_):
+        import requests
+        return requests.post(srv.url + "/snapshots/", auth=(token, ""), headers=CJ, json=cj_body(
+            name="raced", type="gpfsfilesystemsnapshot", exposer=refs["exposer"]))
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(post, range(6)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [202, 409, 409, 409, 409, 409], [r.text for r in answers if r.status_code not in (202, 409)]
+    accepted = next(r for r in answers if r.status_code == 202)
+    href = accepted.json()["collection"]["items"][0]["href"]
+    assert wait_status(session, srv.url + href) == "ACTIVE"
+
+    def delete(_):
+        import requests
+        return requests.delete(srv.url + href, auth=(token, ""))
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(delete, range(4)))
+    assert sorted(r.status_code for r in answers)[0] == 202
+    assert [r.status_code for r in answers].count(202) == 1
+    assert all(r.status_code in (202, 404, 409) for r in answers)
+    assert wait_status(session, srv.url + href) is None
+    jobs = session.get(srv.url + f'/jobs?where={{"resource_id": "{href.rsplit("/", 1)[1]}"}}').json()
+    assert [d["value"] for i in jobs["collection"]["items"] for d in i["data"] if d["name"] == "status"] == [
+        "COMPLETED", "COMPLETED"]

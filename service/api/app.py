@@ -6,13 +6,14 @@ import uuid
 from urllib.parse import unquote_plus
 
 import bottle
+import peewee
 
 from service import tasks
 from service.api import auth, query
 from service.api.cj import (MEDIA_TYPE, ApiError, collection_document, error_document, item_document,
                             paging_links, read_write_body)
 from service.api.registry import VIEWS
-from service.models import Job, database
+from service.models import Job, database, now
 
 log = logging.getLogger("service.api")
 BUSY = ("NEW", "PENDING", "INPROGRESS")
@@ -169,19 +170,29 @@ def _create(view, settings):
         raise ApiError(409, f"{view.collection} item with the same {' and '.join(columns)} exists: "
                             f"{view.href(existing)}", {c: "already in use" for c in columns})
     view.check_create(values, existing)
-    with database.atomic():
-        obj = existing or view.model()
-        for name, value in values.items():
-            if name not in view.many:
-                setattr(obj, name, value)
-        obj.status, obj.status_message = "NEW", None
-        obj.save(force_insert=existing is None)
-        for name in view.many:
-            relation = getattr(obj, name)
-            relation.clear()
-            if values.get(name):
-                relation.add(values[name])
-        job = Job.create(action="create", resource_type=view.collection, resource_id=obj.id)
+    try:
+        with database.atomic():
+            if existing:
+                _claim(view, existing)
+            obj = existing or view.model()
+            for name, value in values.items():
+                if name not in view.many:
+                    setattr(obj, name, value)
+            obj.status, obj.status_message = "NEW", None
+            obj.save(force_insert=existing is None)
+            for name in view.many:
+                relation = getattr(obj, name)
+                relation.clear()
+                if values.get(name):
+                    relation.add(values[name])
+            job = Job.create(action="create", resource_type=view.collection, resource_id=obj.id)
+    except peewee.IntegrityError:
+        # a concurrent request created the same item between our check and our insert
+        existing, columns = view.duplicate(values)
+        if existing is None:
+            raise
+        raise ApiError(409, f"{view.collection} item with the same {' and '.join(columns)} exists: "
+                            f"{view.href(existing)}", {c: "already in use" for c in columns}) from None
     return _accepted(view, obj, job, settings)
 
 
@@ -199,8 +210,7 @@ def _update(view, obj, settings):
             obj.save()
             return _show(view, obj)
         # the new values are applied by the job once storage agrees
-        obj.status, obj.status_message = "NEW", None
-        obj.save()
+        _claim(view, obj)
         job = Job.create(action="update", resource_type=view.collection, resource_id=obj.id,
                          params=json.dumps(params))
     return _accepted(view, obj, job, settings)
@@ -213,8 +223,7 @@ def _delete(view, obj):
         raise ApiError(409, f"{view.href(obj)} is {obj.status}: wait for its job to finish")
     view.check_delete(obj, force)
     with database.atomic():
-        obj.status, obj.status_message = "NEW", None
-        obj.save()
+        _claim(view, obj)
         job = Job.create(action="delete", resource_type=view.collection, resource_id=obj.id,
                          params=json.dumps({"force": force}))
     return _accepted(view, obj, job, bottle.request.app.config["pixstor.settings"], location=False)
@@ -231,6 +240,18 @@ def _accepted(view, obj, job, settings, location=True):
         bottle.response.set_header("Location", f'{base}{view.href(obj)}?projection={{"status":1}}')
     bottle.response.set_header("Link", f'<{base}/jobs/{job.id}>; rel="job"')
     return _cj(_item_collection(view, obj, None))
+
+
+def _claim(view, obj):
+    """Mark the item NEW for a new job — in one conditional UPDATE, so of two
+    concurrent requests for the same item only one gets it; the other is 409."""
+    model = view.model
+    claimed = model.update(status="NEW", status_message=None, updated=now()).where(
+        model.id == obj.id, model.status.not_in(BUSY)).execute()
+    if not claimed:
+        current = model.get_or_none(model.id == obj.id)
+        raise ApiError(409 if current else 404, f"{view.href(obj)} is "
+                       + (f"{current.status}: wait for its job to finish" if current else "gone"))
 
 
 def _last_action(obj):

@@ -180,9 +180,9 @@ class View:
     def duplicate(self, values):
         """The existing item a create would duplicate, from the model's unique indexes."""
         for columns in _unique_sets(self.model):
-            # a nullable column left out counts as null (a space snapshot has no exposer)
-            given = {c: values.get(c) for c in columns if c in values or self.model._meta.fields[c].null}
-            if len(given) == len(columns):
+            given = {c: values.get(c) for c in columns}
+            # as in SQL, a null never collides (a space snapshot has no exposer)
+            if all(v is not None for v in given.values()):
                 query = self.model.select().where(*[
                     getattr(self.model, c) == (v.id if isinstance(v, peewee.Model) else v) for c, v in given.items()])
                 found = query.first()

@@ -83,10 +83,14 @@ def execute(job_id):
             item.status = "INPROGRESS"
         with _captured() as (stdout, stderr):
             try:
-                if item is None:
+                if item is None and job.action == "delete":
+                    # deleted by an earlier run of this job (or a concurrent one): done
+                    log.info("job %s: /%s/%s is already gone", job.id, job.resource_type, job.resource_id)
+                elif item is None:
                     raise LookupError(f"/{job.resource_type}/{job.resource_id} no longer exists")
-                log.info("job %s: %s /%s/%s", job.id, job.action, job.resource_type, item.id)
-                HANDLERS[(job.resource_type, job.action)](item, json.loads(job.params or "{}"))
+                else:
+                    log.info("job %s: %s /%s/%s", job.id, job.action, job.resource_type, item.id)
+                    HANDLERS[(job.resource_type, job.action)](item, json.loads(job.params or "{}"))
                 log.info("job %s completed", job.id)
                 status, message = "COMPLETED", None
             except Exception as exc:

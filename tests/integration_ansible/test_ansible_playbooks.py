@@ -110,9 +110,6 @@ def test_a_failed_job_fails_the_task_with_its_stderr(playbook, pixstor_server):
     assert pixstor_server.items("spaces", name="errored-space") == []
 
 
-@pytest.mark.xfail(strict=False, reason="server races: concurrent POSTs of one name "
-                   "can answer HTTP 500 (IntegrityError) instead of 409, and concurrent DELETEs of one item can all "
-                   "be accepted (202), the later jobs ending ERRORED 'no longer exists'")
 def test_the_same_task_on_many_hosts_changes_once(playbook, pixstor_server):
     run = playbook("parallel.yml", hosts=4, template_name="raced_template")
     assert run.proc.returncode == 0, explain(run)
