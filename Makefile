@@ -36,9 +36,10 @@ system-packages:
 	  else echo "not root: cannot install$$missing; the tests that need them will say so"; fi; \
 	fi
 
+# ansible-test sanity and molecule first: pytest's summary line closes the run.
 test: $(VENV)/.test-installed system-packages
-	$(BIN)/pytest -q tests $(COLLECTION)/tests/unit
 	$(MAKE) sanity molecule
+	$(BIN)/pytest -q tests $(COLLECTION)/tests/unit
 
 sanity: $(VENV)/.test-installed
 	tools/ansible-sanity
