@@ -298,3 +298,16 @@ def test_openapi_document_is_derived_from_models(api):
     assert props["size"]["description"] == "hard limit on the size of the space in blocks"
     assert props["fileset"]["readOnly"] is True and props["name"]["readOnly"] is False
     validate(doc)    # a valid OpenAPI 3.1 document, as tools (schemathesis, generators) need
+
+
+def test_expired_token_is_401(shared_server):
+    import hashlib
+    import sqlite3
+    token = shared_server.token()
+    assert requests.get(shared_server.url + "/spaces/", auth=(token, "")).status_code == 200
+    with sqlite3.connect(shared_server.folder / "var" / "pixstor.db") as conn:
+        conn.execute("UPDATE token SET expires = '2000-01-01 00:00:00' WHERE token_hash = ?",
+                     (hashlib.sha256(token.encode()).hexdigest(),))
+    resp = requests.get(shared_server.url + "/spaces/", auth=(token, ""))
+    assert resp.status_code == 401 and "expired" in resp.json()["collection"]["error"]["message"]
+    assert resp.headers["WWW-Authenticate"]

@@ -47,9 +47,12 @@ class _JobStdout(io.TextIOBase):
 
 
 def install_log_capture():
-    handler = _JobLogHandler(logging.DEBUG)
-    handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
-    logging.getLogger().addHandler(handler)
+    """Route job threads' logging and prints into their jobs' logs (once per process)."""
+    root = logging.getLogger()
+    if not any(isinstance(h, _JobLogHandler) for h in root.handlers):
+        handler = _JobLogHandler(logging.DEBUG)
+        handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+        root.addHandler(handler)
     logging.getLogger("service").setLevel(logging.DEBUG)
     if not isinstance(sys.stdout, _JobStdout):
         sys.stdout = _JobStdout(sys.stdout)
