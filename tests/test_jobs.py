@@ -364,3 +364,13 @@ def test_concurrent_creates_and_deletes_of_one_item(env):
     jobs = session.get(srv.url + f'/jobs?where={{"resource_id": "{href.rsplit("/", 1)[1]}"}}').json()
     assert [d["value"] for i in jobs["collection"]["items"] for d in i["data"] if d["name"] == "status"] == [
         "COMPLETED", "COMPLETED"]
+
+
+def test_usage_command_measures_spaces(env):
+    srv, session, refs = env
+    href = active_space(env, "measured", templates="")
+    assert data_of(session.get(srv.url + href).json())["used"] == 0
+    (srv.mountpoint / "projects" / "measured" / "plate.dpx").write_bytes(b"x" * 12345)
+    result = srv.cli("usage")
+    assert "sas1-measured\t12345" in result.stdout
+    assert data_of(session.get(srv.url + href).json())["used"] == 12345
