@@ -166,7 +166,7 @@ def cmd_serve(settings, args):
 
     from service import tasks
     from service.api.app import make_app
-    from service.tasks.runner import install_log_capture
+    from service.tasks.runner import install_log_capture, start_sweeper
 
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
@@ -181,6 +181,7 @@ def cmd_serve(settings, args):
         install_log_capture()
         consumer = tasks.consumer(settings.queue.workers, embedded=True)
         consumer.start()
+        start_sweeper(tasks.submit)
     server = waitress.create_server(app, host=host, port=port, threads=settings.server.threads,
                                     ident="pixstor-mgmt", clear_untrusted_proxy_headers=False)
     stopping = threading.Event()
@@ -223,12 +224,13 @@ class AccessLog:
 
 def cmd_worker(settings, args):
     from service import tasks
-    from service.tasks.runner import install_log_capture
+    from service.tasks.runner import install_log_capture, start_sweeper
 
     _open(settings)
     db.create_tables()
     tasks.configure(settings)
     install_log_capture()
+    start_sweeper(tasks.submit)
     tasks.consumer(settings.queue.workers).run()
 
 

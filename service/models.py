@@ -146,6 +146,7 @@ class Job(BaseModel):
     created = DateTimeField(default=now, help_text="when the job was submitted", read_only=True)
     started = DateTimeField(null=True, help_text="when the job started", read_only=True)
     finished = DateTimeField(null=True, help_text="when the job finished", read_only=True)
+    heartbeat = DateTimeField(null=True, help_text="when the running job last reported", read_only=True)
     message = TextField(null=True, help_text="one-line outcome of the job", read_only=True)
     params = TextField(null=True, hidden=True)   # JSON: what the job was asked (e.g. force)
     stdout = TextField(default="", hidden=True)

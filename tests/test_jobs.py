@@ -374,3 +374,21 @@ def test_usage_command_measures_spaces(env):
     result = srv.cli("usage")
     assert "sas1-measured\t12345" in result.stdout
     assert data_of(session.get(srv.url + href).json())["used"] == 12345
+
+
+def test_queue_down_is_503_and_leaves_nothing_waiting(tmp_path):
+    """With the queue unreachable, a create answers 503 and its item and job say why."""
+    srv = Server(tmp_path, queue="redis://127.0.0.1:9/0", worker=False).start()
+    try:
+        session = srv.session()
+        model = make_model(srv.mountpoint / "m")
+        resp = session.post(srv.url + "/templates/", json=cj_body(
+            name="t", type="filesystemtemplate", template_location=str(model)), headers=CJ)
+        assert resp.status_code == 503 and resp.headers["Retry-After"]
+        assert "could not queue" in resp.json()["collection"]["error"]["message"]
+        items = session.get(srv.url + "/templates/").json()
+        assert data_of(items)["status"] == "ERRORED" and "could not queue" in data_of(items)["status_message"]
+        job = data_of(session.get(srv.url + "/jobs/").json())
+        assert job["status"] == "ERRORED"
+    finally:
+        srv.stop()

@@ -75,3 +75,42 @@ def test_a_delete_of_what_is_gone_completes(job_db):
     runner.execute(gone.id)
     with database.connection_context():
         assert Job.get_by_id(gone.id).status == "COMPLETED"
+
+
+def test_running_jobs_beat_and_stale_ones_are_queued_again(job_db, monkeypatch):
+    import datetime
+    import threading
+
+    from service.models import now
+    from tests.harness import wait_for
+    handlers, template, job = job_db
+    monkeypatch.setattr(runner, "HEARTBEAT", 0.05)
+    release = threading.Event()
+
+    def body(item, params):
+        release.wait(10)
+
+    handlers[("templates", "create")] = body
+    worker = threading.Thread(target=runner.execute, args=(job.id,))
+    worker.start()
+    try:
+        def beats():
+            with database.connection_context():
+                row = Job.get_by_id(job.id)
+                return row.status == "INPROGRESS" and row.heartbeat and row.heartbeat > row.started
+        # the heartbeat column has whole seconds: wait for one beat in a later second
+        wait_for(beats, timeout=5, what="a heartbeat after the start")
+        # a live job is left alone
+        assert runner.requeue_stale(lambda j: None) == []
+    finally:
+        release.set()
+        worker.join()
+    with database.connection_context():
+        lost = Job.create(action="create", resource_type="templates", resource_id=template.id, status="INPROGRESS",
+                          started=now(), heartbeat=now() - datetime.timedelta(seconds=runner.STALE + 5))
+    queued = []
+    assert runner.requeue_stale(queued.append) == [lost.id]
+    assert [j.id for j in queued] == [lost.id]
+    assert runner.requeue_stale(queued.append) == []     # taken once only
+    with database.connection_context():
+        assert Job.get_by_id(lost.id).status == "PENDING"

@@ -14,6 +14,7 @@ from service.api.cj import (MEDIA_TYPE, ApiError, collection_document, error_doc
                             paging_links, read_write_body)
 from service.api.registry import VIEWS
 from service.models import Job, database, now
+from service.tasks.runner import one_line
 
 log = logging.getLogger("service.api")
 BUSY = ("NEW", "PENDING", "INPROGRESS")
@@ -231,7 +232,17 @@ def _delete(view, obj):
 
 def _accepted(view, obj, job, settings, location=True):
     """Hand the job to the queue and answer 202 with where to watch it."""
-    tasks.submit(job)
+    try:
+        tasks.submit(job)
+    except Exception as exc:
+        # nothing was queued: say so on the job and the item rather than leave them waiting
+        log.exception("could not queue job %s", job.id)
+        why = f"could not queue the job: {one_line(exc)}"
+        Job.update(status="ERRORED", finished=now(), message=why, stderr=f"ERROR:service.api:{why}\n").where(
+            Job.id == job.id).execute()
+        type(obj).update(status="ERRORED", status_message=why).where(type(obj).id == obj.id).execute()
+        raise ApiError(503, f"{why}; {view.href(obj)} is ERRORED: send the same request again once the queue "
+                            "is back", headers={"Retry-After": "30"}) from None
     type(obj).update(status="PENDING").where(type(obj).id == obj.id, type(obj).status == "NEW").execute()
     obj = type(obj).get_by_id(obj.id)
     base = _base_url()

@@ -4,15 +4,19 @@ Python logging during a job goes to the job's stderr log, print() to its
 stdout log; both are kept in the database so any API process can serve them.
 """
 import contextlib
+import datetime
 import io
 import json
 import logging
 import sys
 import threading
+import time
 
 from service.models import BY_COLLECTION, Job, database, now
 
 log = logging.getLogger("service.job")
+HEARTBEAT = 10              # seconds between a running job's heartbeats
+STALE = 6 * HEARTBEAT       # silence after which a running job's worker is taken for dead
 HANDLERS = {}
 _current = threading.local()
 
@@ -67,6 +71,60 @@ def _captured():
         _current.buffers = None
 
 
+@contextlib.contextmanager
+def _heartbeat(job_id):
+    """Tell the database, every HEARTBEAT seconds, that this job's worker is alive."""
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT):
+            try:
+                with database.connection_context():
+                    Job.update(heartbeat=now()).where(Job.id == job_id).execute()
+            except Exception:   # one missed beat is fine; a dead beat thread would get the job run twice
+                log.warning("job %s: heartbeat not recorded", job_id, exc_info=True)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def requeue_stale(submit):
+    """Queue again the jobs a dead worker left INPROGRESS (silent for STALE seconds).
+
+    The conditional UPDATE lets only one of several sweeping workers take each job;
+    job bodies are retry-safe, so running one again finishes what was cut off."""
+    cutoff = now() - datetime.timedelta(seconds=STALE)
+    requeued = []
+    with database.connection_context():
+        stale = Job.select().where(Job.status == "INPROGRESS",
+                                   (Job.heartbeat < cutoff) | Job.heartbeat.is_null())
+        for job in stale:
+            taken = Job.update(status="PENDING").where(
+                Job.id == job.id, Job.status == "INPROGRESS", Job.heartbeat == job.heartbeat).execute()
+            if taken:
+                log.warning("job %s lost its worker (last heartbeat %s): queued again", job.id, job.heartbeat)
+                submit(job)
+                requeued.append(job.id)
+    return requeued
+
+
+def start_sweeper(submit, interval=STALE):
+    """A daemon thread that runs requeue_stale now and every `interval` seconds."""
+    def sweep():
+        while True:
+            try:
+                requeue_stale(submit)
+            except Exception:   # a database hiccup must not end the sweeping
+                log.exception("sweeping for stale jobs failed")
+            time.sleep(interval)
+    threading.Thread(target=sweep, name="stale-job-sweeper", daemon=True).start()
+
+
 def one_line(exc):
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:500]
@@ -80,11 +138,11 @@ def execute(job_id):
             return
         model = BY_COLLECTION[job.resource_type]
         item = model.get_or_none(model.id == job.resource_id)
-        Job.update(status="INPROGRESS", started=now()).where(Job.id == job.id).execute()
+        Job.update(status="INPROGRESS", started=now(), heartbeat=now()).where(Job.id == job.id).execute()
         if item is not None:
             model.update(status="INPROGRESS").where(model.id == item.id).execute()
             item.status = "INPROGRESS"
-        with _captured() as (stdout, stderr):
+        with _captured() as (stdout, stderr), _heartbeat(job.id):
             try:
                 if item is None and job.action == "delete":
                     # deleted by an earlier run of this job (or a concurrent one): done
