@@ -23,11 +23,12 @@ serve: $(VENV)/.serve-installed
 	$(BIN)/pixstor-mgmt init
 	$(BIN)/pixstor-mgmt serve
 
-# Debian packages some tests need (btrfs loop mounts, nginx in front of the API).
+# Debian packages some tests need (btrfs loop mounts, nginx in front of the API, ACL tools).
 system-packages:
 	@missing=""; \
 	command -v mkfs.btrfs >/dev/null || missing="$$missing btrfs-progs"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	command -v setfacl >/dev/null || missing="$$missing acl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \

@@ -146,11 +146,11 @@ def _copy_folder(src: str, dst: str, as_root: bool) -> None:
         elif stat.S_ISFIFO(entry.stat(follow_symlinks=False).st_mode):
             if not os.path.lexists(target):
                 os.mkfifo(target)
-            _copy_metadata(entry.stat(follow_symlinks=False), target, as_root)
+            _copy_metadata(entry.path, entry.stat(follow_symlinks=False), target, as_root)
         else:
             log.warning("not copying %s: devices and sockets are not part of a template", entry.path)
     # Last, so the writes above do not disturb the folder's own mode and mtime.
-    _copy_metadata(st, dst, as_root)
+    _copy_metadata(src, st, dst, as_root)
 
 
 def _ensure_folder(target: str) -> None:
@@ -169,7 +169,7 @@ def _copy_symlink(src: str, target: str, as_root: bool) -> None:
         elif os.path.lexists(target):
             os.unlink(target)
         os.symlink(link, target)
-    _copy_metadata(os.lstat(src), target, as_root)
+    _copy_metadata(src, os.lstat(src), target, as_root)
 
 
 def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
@@ -194,13 +194,30 @@ def _copy_file(src: str, target: str, as_root: bool) -> None:
             fcntl.ioctl(fdst.fileno(), _FICLONE, fsrc.fileno())
         except OSError:
             shutil.copyfileobj(fsrc, fdst, _COPY_CHUNK)
-    _copy_metadata(st, target, as_root)
+    _copy_metadata(src, st, target, as_root)
 
 
-def _copy_metadata(st: os.stat_result, target: str, as_root: bool) -> None:
+def _copy_metadata(src: str, st: os.stat_result, target: str, as_root: bool) -> None:
     is_link = stat.S_ISLNK(st.st_mode)
     if as_root:
         os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
-    if not is_link:  # chmod after chown: chown clears set-id bits
+    if not is_link:
+        _copy_xattrs(src, target)
+    if not is_link:  # chmod after chown (it clears set-id bits) and after the ACL xattrs (they set the mask)
         os.chmod(target, stat.S_IMODE(st.st_mode))
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _copy_xattrs(src: str, target: str) -> None:
+    """Extended attributes: user.* ones and the POSIX ACLs (system.posix_acl_*) that carry a
+    template's finer permissions. A filesystem without them, or a name we may not set, is
+    logged and skipped: the tree itself matters more than one attribute."""
+    try:
+        names = os.listxattr(src, follow_symlinks=False)
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.setxattr(target, name, os.getxattr(src, name, follow_symlinks=False), follow_symlinks=False)
+        except OSError as exc:
+            log.warning("not copying extended attribute %s of %s: %s", name, src, exc.strerror)

@@ -124,3 +124,28 @@ def test_read_only_then_writable_round_trip(tmp_path):
     assert not os.lstat(top / "a" / "f").st_mode & 0o222 and not os.lstat(top / "a").st_mode & 0o222
     tree.remove_tree(str(top))
     assert not os.path.lexists(top)
+
+
+def test_keeps_extended_attributes(driver, model, tmp_path):
+    os.setxattr(model / "maya" / "scenes" / "shot.ma", "user.pixstor.shot", b"010")
+    os.setxattr(model / "maya", "user.pixstor.dept", b"anim")
+    dst = tmp_path / "space"
+    driver.copy_tree(str(model), str(dst))
+    assert os.getxattr(dst / "maya" / "scenes" / "shot.ma", "user.pixstor.shot") == b"010"
+    assert os.getxattr(dst / "maya", "user.pixstor.dept") == b"anim"
+
+
+def test_keeps_posix_acls(driver, model, tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.harness import require
+    setfacl = shutil.which("setfacl")
+    require(setfacl, "setfacl is not installed (make test installs the acl package with apt as root)")
+    subprocess.run([setfacl, "-m", "u:4242:rwx", str(model / "maya")], check=True)
+    subprocess.run([setfacl, "-d", "-m", "g:4343:rx", str(model / "maya")], check=True)
+    dst = tmp_path / "space"
+    driver.copy_tree(str(model), str(dst))
+    acl = subprocess.run(["getfacl", "-cp", str(dst / "maya")], capture_output=True, text=True, check=True).stdout
+    assert "user:4242:rwx" in acl and "default:group:4343:r-x" in acl
+    assert stat.S_IMODE(os.lstat(dst / "maya").st_mode) == stat.S_IMODE(os.lstat(model / "maya").st_mode)
