@@ -22,7 +22,6 @@ BUSY = ("NEW", "PENDING", "INPROGRESS")
 
 def make_app(settings):
     app = bottle.Bottle(catchall=False)
-    app.config["pixstor.settings"] = settings
 
     def endpoint(handler):
         """Request id, database connection, and C+J errors around a handler."""
@@ -70,7 +69,7 @@ def make_app(settings):
             if not bottle.request.path.endswith("/"):
                 raise ApiError(405, f"POST needs the trailing slash: POST to /{name}/",
                                headers={"Allow": "HEAD, GET, OPTIONS"})
-            return _create(view, settings)
+            return _create(view)
         if method == "OPTIONS":
             return _options()
         return _list(view)
@@ -85,7 +84,7 @@ def make_app(settings):
         if method == "OPTIONS":
             return _options()
         if method == "PATCH":
-            return _update(view, obj, settings)
+            return _update(view, obj)
         if method == "DELETE":
             return _delete(view, obj)
         return _show(view, obj)
@@ -163,13 +162,12 @@ def _show(view, obj):
     return _cj(document)
 
 
-def _create(view, settings):
+def _create(view):
     values = view.parse(read_write_body(bottle.request.content_type, bottle.request.body.read()))
     existing, columns = view.duplicate(values)
     retry = existing is not None and existing.status == "ERRORED" and _last_action(existing) == "create"
     if existing is not None and not retry:
-        raise ApiError(409, f"{view.collection} item with the same {' and '.join(columns)} exists: "
-                            f"{view.href(existing)}", {c: "already in use" for c in columns})
+        raise _duplicate(view, existing, columns)
     view.check_create(values, existing)
     try:
         with database.atomic():
@@ -192,12 +190,16 @@ def _create(view, settings):
         existing, columns = view.duplicate(values)
         if existing is None:
             raise
-        raise ApiError(409, f"{view.collection} item with the same {' and '.join(columns)} exists: "
-                            f"{view.href(existing)}", {c: "already in use" for c in columns}) from None
-    return _accepted(view, obj, job, settings)
+        raise _duplicate(view, existing, columns) from None
+    return _accepted(view, obj, job)
 
 
-def _update(view, obj, settings):
+def _duplicate(view, existing, columns):
+    return ApiError(409, f"{view.collection} item with the same {' and '.join(columns)} exists: "
+                         f"{view.href(existing)}", {c: "already in use" for c in columns})
+
+
+def _update(view, obj):
     _check_etag(view, obj)
     values = view.parse(read_write_body(bottle.request.content_type, bottle.request.body.read()), item=obj)
     if obj.status in BUSY:
@@ -214,7 +216,7 @@ def _update(view, obj, settings):
         _claim(view, obj)
         job = Job.create(action="update", resource_type=view.collection, resource_id=obj.id,
                          params=json.dumps(params))
-    return _accepted(view, obj, job, settings)
+    return _accepted(view, obj, job)
 
 
 def _delete(view, obj):
@@ -227,10 +229,10 @@ def _delete(view, obj):
         _claim(view, obj)
         job = Job.create(action="delete", resource_type=view.collection, resource_id=obj.id,
                          params=json.dumps({"force": force}))
-    return _accepted(view, obj, job, bottle.request.app.config["pixstor.settings"], location=False)
+    return _accepted(view, obj, job, location=False)
 
 
-def _accepted(view, obj, job, settings, location=True):
+def _accepted(view, obj, job, location=True):
     """Hand the job to the queue and answer 202 with where to watch it."""
     try:
         tasks.submit(job)
