@@ -142,7 +142,8 @@ class View:
             raise ValueError("must be a string")
         return value
 
-    def references(self, fld, value):
+    @staticmethod
+    def references(fld, value):
         """Items named by hrefs or ids: a list, or one comma-separated string."""
         if value in (None, ""):
             return []
@@ -223,7 +224,7 @@ def _same(current, given, fld):
     """Does a PATCH value name what the item already has (an accepted no-op)?"""
     if isinstance(fld, peewee.ManyToManyField):
         try:
-            return [f"/{fld.rel_model._meta.collection}/{i.id}" for i in View.references(None, fld, given)] == current
+            return [f"/{fld.rel_model._meta.collection}/{i.id}" for i in View.references(fld, given)] == current
         except ValueError:
             return False
     if isinstance(fld, peewee.ForeignKeyField):
