@@ -177,9 +177,15 @@ def test_resize_patch_immutables_and_etag(env):
     driver = get_driver(load(srv.config).storage)
     fs = Filesystem("mmfs1", str(srv.mountpoint), ("sas1", "sata1"))
     assert driver.quota(fs, "sas1-grow") == (5000, 4500)
-    # the same size again needs no job
+    # the same size again needs no job; unchanged fixed fields, however written, are accepted
     resp = session.patch(srv.url + href, json={"size": 5000})
     assert resp.status_code == 200
+    resp = session.patch(srv.url + href, json={"profile": refs["profile"].rsplit("/", 1)[1],
+                                               "exposers": [refs["exposer"]], "templates": refs["template"],
+                                               "name": "grow"})
+    assert resp.status_code == 200, resp.text
+    resp = session.patch(srv.url + href, json={"templates": ""})
+    assert resp.status_code == 422 and "cannot be changed" in error_of(resp)["details"]["templates"]
 
 
 def test_delete_refuses_data_unless_forced(env):
