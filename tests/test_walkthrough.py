@@ -156,7 +156,7 @@ def test_walkthrough(walkthrough_server):
     assert links["stderr"]["rel"] == "stderr" and links["stdout"]["rel"] == "stdout"
     href = get_link_href(resp.json(), 0, "stderr")
     resp = session.get(url + href)
-    assert resp.headers['Content-Type'].startswith('text/plain')
+    assert resp.headers['Content-Type'] == 'text/plain'
     assert resp.text.startswith('INFO:') or resp.text.startswith('DEBUG:')
     assert "project_template" in resp.text
 

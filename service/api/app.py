@@ -94,8 +94,9 @@ def make_app(settings):
     def job_log(job_id, stream):
         _permit(VIEWS["jobs"], ("GET", "HEAD"))
         job = _get(VIEWS["jobs"], job_id)
-        bottle.response.content_type = "text/plain; charset=utf-8"
-        return getattr(job, stream) or ""
+        # exactly text/plain, as the walkthrough prints it; the bytes are UTF-8
+        bottle.response.content_type = "text/plain"
+        return (getattr(job, stream) or "").encode("utf-8")
 
     @app.get("/openapi.json")
     @endpoint
