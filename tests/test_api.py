@@ -263,6 +263,7 @@ def test_invalid_space_name_is_422_as_in_walkthrough(api):
                         headers={"Content-Type": "application/json"})
     assert resp.status_code == 422
     error = resp.json()["collection"]["error"]
+    assert set(resp.json()["collection"]) == {"error"}
     assert error["message"] == "Insertion failure: 1 document(s) contain(s) error(s)"
     assert error["code"] == 422 and error["title"] == "Error"
     assert "name" in error["details"]

@@ -30,7 +30,8 @@ def error_document(code, message, details=None, title="Error"):
     error = {"title": title, "code": code, "message": message}
     if details:
         error["details"] = details
-    return {"collection": {"version": "1.0", "error": error}}
+    # shaped as the walkthrough and DESIGN show it: no version beside the error
+    return {"collection": {"error": error}}
 
 
 def jsonable(value):
