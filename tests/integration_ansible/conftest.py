@@ -1,6 +1,7 @@
 """The pixstor.mgmt collection's integration tests: the shared test server
 (`tests.harness.Server`: a real `pixstor-mgmt serve` on a free port in a temp
 dir) and a runner for real `ansible-playbook` against it."""
+import hashlib
 import json
 import os
 import re
@@ -67,7 +68,15 @@ class PlaybookRun:
     @property
     def writes(self):
         """Write requests to the API's resources; the token request is a login, not a change."""
-        return [r for r in self.requests if r[0] in WRITES and not r[1].startswith("/oauth2/token")]
+        return [r for r in self.writes_and_logins if not r[1].startswith("/oauth2/token")]
+
+    @property
+    def writes_and_logins(self):
+        return [r for r in self.requests if r[0] in WRITES]
+
+    @property
+    def logins(self):
+        return [r for r in self.requests if r[1].startswith("/oauth2/token")]
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +90,22 @@ def pixstor_server(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def token_cache_dir(tmp_path_factory):
+    """The modules' token cache: kept across this file's runs, as a user's is across theirs,
+    and never the developer's own (~/.ansible/pixstor/tokens)."""
+    return tmp_path_factory.mktemp("token-cache") / "tokens"
+
+
+@pytest.fixture(scope="module")
+def token_cache_file(pixstor_server, token_cache_dir):
+    """Where the modules cache the playbooks' login (see token_cache in the doc fragment)."""
+    key = "\0".join((pixstor_server.url.rstrip("/"), USER, PASSWORD))
+    return token_cache_dir / hashlib.sha256(key.encode()).hexdigest()
+
+
 @pytest.fixture
-def playbook(pixstor_server, tmp_path):
+def playbook(pixstor_server, token_cache_dir, tmp_path):
     """playbook(name, check=False, environment=None, hosts=1, **vars) -> PlaybookRun of a real
     ansible-playbook; hosts > 1 makes an inventory of that many local hosts (node1...)."""
 
@@ -99,8 +122,10 @@ def playbook(pixstor_server, tmp_path):
                    ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
                    ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "ansible-home"),
                    PATH="%s:%s" % (BIN, os.environ.get("PATH", "")))
-        for key in ("PIXSTOR_URL", "PIXSTOR_USERNAME", "PIXSTOR_PASSWORD", "PIXSTOR_TOKEN", "PIXSTOR_VALIDATE_CERTS"):
+        for key in ("PIXSTOR_URL", "PIXSTOR_USERNAME", "PIXSTOR_PASSWORD", "PIXSTOR_TOKEN", "PIXSTOR_VALIDATE_CERTS",
+                    "PIXSTOR_TOKEN_CACHE"):
             env.pop(key, None)
+        env["PIXSTOR_TOKEN_CACHE_DIR"] = str(token_cache_dir)
         env.update(environment or {})
         command = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOKS / name),
                    "-e", json.dumps(variables), "--diff", "--forks", str(max(hosts, 5))] + (["--check"] if check else [])

@@ -3,6 +3,10 @@ pixstor-mgmt server and worker (posix driver in a temp dir).
 
 The tests share one server and run in file order: provision, run again, check
 mode, resize, refused changes, tear down."""
+import json
+import stat
+import time
+
 import pytest
 
 GIB = 2 ** 30
@@ -18,6 +22,8 @@ def test_first_run_provisions_template_space_and_snapshot(playbook, pixstor_serv
     assert run.recap["changed"] == 3, explain(run)
     writes = [(method, path.split("?")[0]) for method, path, status in run.writes]
     assert writes == [("POST", "/templates/"), ("POST", "/spaces/"), ("POST", "/snapshots/")]
+    # One login for the whole play: the later tasks reuse the cached token.
+    assert run.logins == [("POST", "/oauth2/token", "200")], run.requests
 
     space = pixstor_server.items("spaces", name="sleepy-snake")
     assert [(s["status"], s["size"], s["fileset"]) for s in space] == [("ACTIVE", 4 * GIB, "sas1-sleepy-snake")]
@@ -31,12 +37,14 @@ def test_second_run_changes_nothing_and_writes_nothing(playbook, pixstor_server)
     run = playbook("provision.yml")
     assert run.proc.returncode == 0, explain(run)
     assert run.recap["changed"] == 0, explain(run)
-    assert run.writes == [], run.writes
+    # No POST at all, not even a login: the first run's token is cached.
+    assert run.writes_and_logins == [], run.writes_and_logins
     assert any(method == "GET" and path.startswith("/spaces/") for method, path, _ in run.requests)
-    # With a token (PIXSTOR_TOKEN wins over the password) not even a login is sent.
-    with_token = playbook("provision.yml", environment={"PIXSTOR_TOKEN": pixstor_server.api.auth[0]})
+    # With a token (PIXSTOR_TOKEN wins over the password) neither a login nor the cache is needed.
+    with_token = playbook("provision.yml", environment={"PIXSTOR_TOKEN": pixstor_server.api.auth[0],
+                                                        "PIXSTOR_TOKEN_CACHE": "false"})
     assert (with_token.proc.returncode, with_token.recap["changed"]) == (0, 0), explain(with_token)
-    assert [r for r in with_token.requests if r[0] in ("POST", "PATCH", "PUT", "DELETE")] == []
+    assert with_token.writes_and_logins == [], with_token.writes_and_logins
 
 
 def test_check_mode_on_a_fresh_name_predicts_and_creates_nothing(playbook, pixstor_server):
@@ -132,6 +140,21 @@ def test_info_reads_populated_objects(playbook):
     run = playbook("info.yml")
     assert run.proc.returncode == 0, explain(run)
     assert (run.recap["changed"], run.writes) == (0, []), explain(run)
+
+
+def test_the_token_cache_is_private_and_a_refused_token_means_one_fresh_login(playbook, token_cache_file):
+    assert stat.S_IMODE(token_cache_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(token_cache_file.parent.stat().st_mode) == 0o700
+    # A token the server does not know (revoked, or issued by another server) that looks valid.
+    token_cache_file.write_text(json.dumps({"access_token": "not-a-token-of-this-server",
+                                            "expires_at": time.time() + 3600}))
+    run = playbook("info.yml")
+    assert (run.proc.returncode, run.recap["changed"]) == (0, 0), explain(run)
+    assert [s for _, _, s in run.requests].count("401") == 1, run.requests
+    assert run.logins == [("POST", "/oauth2/token", "200")], run.requests
+    assert json.loads(token_cache_file.read_text())["access_token"] != "not-a-token-of-this-server"
+    again = playbook("info.yml")
+    assert (again.proc.returncode, again.logins, again.writes_and_logins) == (0, [], []), explain(again)
 
 
 def test_errors_quote_the_api_and_write_nothing_lasting(playbook, pixstor_server):

@@ -55,6 +55,19 @@ options:
       - Timeout in seconds of one HTTP request, not of a whole job (modules that wait on jobs have C(wait_timeout)).
     type: int
     default: 30
+  token_cache:
+    description:
+      - Keep the access token obtained with O(username) and O(password) in a file and reuse it in later tasks
+        and runs while it has more than 60 seconds left, so that they do not log in again.
+        A token the server refuses (HTTP 401) is dropped, and the request is sent again after a fresh login.
+      - The file lives on the host that runs the module, in the folder named by the E(PIXSTOR_TOKEN_CACHE_DIR)
+        environment variable, by default C(~/.ansible/pixstor/tokens) (created with mode C(0700), files C(0600)).
+        It is named after a SHA-256 hash of O(auth_url), O(username) and O(password), so a changed password
+        never reuses an old token.
+      - Not used with O(token). A cache file that cannot be written only gives a warning.
+      - If not set, the value of the E(PIXSTOR_TOKEN_CACHE) environment variable is used.
+    type: bool
+    default: true
 requirements:
   - requests
 notes:

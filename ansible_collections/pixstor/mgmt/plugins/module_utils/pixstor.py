@@ -7,9 +7,12 @@ present/absent logic the managing modules share."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import posixpath
 import re
+import tempfile
 import time
 import traceback
 from decimal import Decimal, InvalidOperation
@@ -35,6 +38,9 @@ PAGE_SIZE = 1000
 ITEM_DONE = ("ACTIVE", "ERRORED")
 JOB_DONE = ("COMPLETED", "ERRORED")
 STDERR_TAIL = 2000
+TOKEN_CACHE_DIR = "~/.ansible/pixstor/tokens"
+# A cached token with less life left than this is not reused: it could expire mid-task.
+TOKEN_CACHE_MARGIN = 60
 
 # SI prefixes are powers of 10, IEC prefixes powers of 2: 4G = 4 * 10**9, 4GiB = 4 * 2**30.
 SIZE_UNITS = {"": 1, "b": 1}
@@ -179,6 +185,7 @@ def pixstor_argument_spec():
         validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["PIXSTOR_VALIDATE_CERTS"])),
         ca_path=dict(type="path"),
         timeout=dict(type="int", default=30),
+        token_cache=dict(type="bool", default=True, fallback=(env_fallback, ["PIXSTOR_TOKEN_CACHE"])),
     )
 
 
@@ -214,6 +221,14 @@ def run_module(module, manage):
     except PixstorError as exc:
         module.fail_json(**exc.fail_kwargs())
     module.exit_json(**result)
+
+
+def token_cache_path(auth_url, username, password):
+    """Cache file of a login. The password is part of the key, so a new password never
+    reuses a token obtained with the old one."""
+    folder = os.path.expanduser(os.environ.get("PIXSTOR_TOKEN_CACHE_DIR") or TOKEN_CACHE_DIR)
+    key = hashlib.sha256("\0".join((auth_url, username, password)).encode("utf-8")).hexdigest()
+    return os.path.join(folder, key)
 
 
 def _never_sent(exc):
@@ -252,6 +267,10 @@ class PixstorClient(object):
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = CJ + ", application/json;q=0.9, text/plain;q=0.5"
         self._refs = {}
+        self.token_cache = None
+        if params["token_cache"] and not params.get("token") and params.get("username"):
+            self.token_cache = token_cache_path(self.auth_url, params["username"], params["password"] or "")
+        self._token_from_cache = False
 
     # HTTP ------------------------------------------------------------------
 
@@ -280,7 +299,14 @@ class PixstorClient(object):
 
     def request(self, method, href, ok=(200,), missing_ok=False, **kwargs):
         url = self.absolute(href)
-        resp = self._send(method, url, idempotent=method != "POST", **kwargs)
+        idempotent = method != "POST"
+        resp = self._send(method, url, idempotent, **kwargs)
+        if resp.status_code == 401 and self._token_from_cache:
+            # The server refused the cached token (revoked, or the server's key changed). A 401
+            # comes before any work is done, so even a POST is safe to send again.
+            self._drop_cached_token()
+            self._password_login()
+            resp = self._send(method, url, idempotent, **kwargs)
         if resp.status_code in ok or (missing_ok and resp.status_code == 404):
             return resp
         raise api_error(resp, method, path_of(url))
@@ -290,7 +316,18 @@ class PixstorClient(object):
         if params.get("token"):
             self.session.auth = (params["token"], "")
             return
+        token = self._cached_token()
+        if token:
+            self.session.auth = (token, "")
+            self._token_from_cache = True
+            return
+        self._password_login()
+
+    def _password_login(self):
+        params = self.module.params
+        self._token_from_cache = False
         url = self.auth_url + "/oauth2/token"
+        logged_in_at = time.time()
         form = dict(grant_type="password", username=params["username"], password=params["password"])
         # A second token request is harmless, so this POST is retried like a read.
         resp = self._send("POST", url, idempotent=True, data=form, headers={"Accept": "application/json"})
@@ -303,6 +340,53 @@ class PixstorClient(object):
                                % (url, params["username"], resp.status_code, why),
                                status=resp.status_code, error=body if isinstance(body, dict) else None)
         self.session.auth = (body["access_token"], "")
+        expires_in = body.get("expires_in")
+        if isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool):
+            self._cache_token(body["access_token"], logged_in_at + expires_in)
+
+    # Token cache -------------------------------------------------------------
+
+    def _cached_token(self):
+        """The cached access token while it has more than TOKEN_CACHE_MARGIN seconds left."""
+        if not self.token_cache:
+            return None
+        try:
+            with open(self.token_cache, encoding="utf-8") as cached:
+                entry = json.load(cached)
+            token, expires_at = entry["access_token"], float(entry["expires_at"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return None     # missing or corrupt: the next login replaces it
+        # `not ... >` so that a NaN expiry counts as expired.
+        if not isinstance(token, str) or not token or not expires_at - time.time() > TOKEN_CACHE_MARGIN:
+            return None
+        return token
+
+    def _cache_token(self, token, expires_at):
+        """Write the cache atomically (hosts and forks log in at once); never fail the task."""
+        if not self.token_cache:
+            return
+        folder = os.path.dirname(self.token_cache)
+        temp = None
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=folder, prefix=".tmp-")     # mkstemp makes it 0600
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(dict(access_token=token, expires_at=expires_at), out)
+            os.replace(temp, self.token_cache)
+        except (OSError, ValueError) as exc:
+            if temp:
+                try:
+                    os.unlink(temp)
+                except OSError:
+                    pass
+            self.module.warn("could not cache the access token in %s: %s; set PIXSTOR_TOKEN_CACHE_DIR to a "
+                             "writable folder, or token_cache=false" % (folder, exc))
+
+    def _drop_cached_token(self):
+        try:
+            os.unlink(self.token_cache)
+        except OSError:
+            pass
 
     # Reads -----------------------------------------------------------------
 

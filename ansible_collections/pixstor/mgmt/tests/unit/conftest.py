@@ -41,6 +41,16 @@ class FailJson(Exception):
 
 # Fixtures -----------------------------------------------------------------------
 
+@pytest.fixture(autouse=True)
+def token_cache_dir(monkeypatch, tmp_path):
+    """A token cache folder of each test's own (not made yet), so that a developer's real
+    cache or PIXSTOR_TOKEN_CACHE never changes an outcome."""
+    folder = tmp_path / "cache" / "tokens"
+    monkeypatch.setenv("PIXSTOR_TOKEN_CACHE_DIR", str(folder))
+    monkeypatch.delenv("PIXSTOR_TOKEN_CACHE", raising=False)
+    return folder
+
+
 @pytest.fixture
 def http(monkeypatch):
     fake = FakeSession()

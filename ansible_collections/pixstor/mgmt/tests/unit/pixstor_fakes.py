@@ -93,9 +93,26 @@ class FakeClock(object):
     def monotonic(self):
         return self.now
 
+    def time(self):
+        return self.now
+
     def sleep(self, seconds):
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+class FakeModule(object):
+    """AnsibleModule stand-in for the client: connection params and collected warnings."""
+
+    def __init__(self, **params):
+        self.params = dict(url=BASE + "/", auth_url=None, username=None, password=None, token="tok",
+                           validate_certs=True, ca_path=None, timeout=30, token_cache=True)
+        self.params.update(params)
+        self.check_mode = False
+        self.warnings = []
+
+    def warn(self, warning):
+        self.warnings.append(warning)
 
 
 # C+J builders -------------------------------------------------------------------

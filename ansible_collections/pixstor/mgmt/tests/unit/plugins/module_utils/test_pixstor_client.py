@@ -12,16 +12,8 @@ from urllib3.exceptions import NewConnectionError
 
 from ansible_collections.pixstor.mgmt.plugins.module_utils import pixstor as pu
 from ansible_collections.pixstor.mgmt.tests.unit.pixstor_fakes import (
-    BASE, accepted_headers, cj_doc, cj_error, cj_item, job_item,
+    BASE, FakeModule, accepted_headers, cj_doc, cj_error, cj_item, job_item,
 )
-
-
-class FakeModule(object):
-    def __init__(self, **params):
-        self.params = dict(url=BASE + "/", auth_url=None, username=None, password=None, token="tok",
-                           validate_certs=True, ca_path=None, timeout=30)
-        self.params.update(params)
-        self.check_mode = False
 
 
 @pytest.fixture
@@ -138,9 +130,10 @@ def test_given_token_is_used_without_a_request(http, clock):
 def test_secrets_are_no_log_and_fall_back_to_the_environment():
     spec = pu.pixstor_argument_spec()
     assert spec["password"]["no_log"] and spec["token"]["no_log"]
-    assert {name: spec[name]["fallback"][1][0] for name in ("url", "username", "password", "token", "validate_certs")} == {
+    names = ("url", "username", "password", "token", "validate_certs", "token_cache")
+    assert {name: spec[name]["fallback"][1][0] for name in names} == {
         "url": "PIXSTOR_URL", "username": "PIXSTOR_USERNAME", "password": "PIXSTOR_PASSWORD",
-        "token": "PIXSTOR_TOKEN", "validate_certs": "PIXSTOR_VALIDATE_CERTS"}
+        "token": "PIXSTOR_TOKEN", "validate_certs": "PIXSTOR_VALIDATE_CERTS", "token_cache": "PIXSTOR_TOKEN_CACHE"}
 
 
 def test_validate_certs_and_ca_path_set_verify(http, clock):
