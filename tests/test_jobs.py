@@ -398,3 +398,34 @@ def test_queue_down_is_503_and_leaves_nothing_waiting(tmp_path):
         assert job["status"] == "ERRORED"
     finally:
         srv.stop()
+
+
+def test_a_job_lost_with_its_worker_is_run_by_the_next_worker(tmp_path):
+    """A worker that died mid-job leaves the job INPROGRESS with an old heartbeat and
+    nothing in the queue; the next worker to start finds it and finishes it."""
+    import sqlite3
+    srv = Server(tmp_path, worker=False).start()
+    worker = None
+    try:
+        session = srv.session()
+        model = make_model(srv.mountpoint / "m")
+        resp = session.post(srv.url + "/templates/", json=cj_body(
+            name="t", type="filesystemtemplate", template_location=str(model)), headers=CJ)
+        job_id = resp.links["job"]["url"].rsplit("/", 1)[1]
+        # what a dead worker leaves: the queue message taken, the job INPROGRESS, silence
+        with sqlite3.connect(srv.folder / "var" / "queue.db") as queue:
+            assert queue.execute("DELETE FROM task").rowcount == 1
+        with sqlite3.connect(srv.folder / "var" / "pixstor.db") as database:
+            database.execute("UPDATE job SET status='INPROGRESS', started='2000-01-01 00:00:00', "
+                             "heartbeat='2000-01-01 00:00:00' WHERE id=?", (job_id,))
+            database.execute("UPDATE template SET status='INPROGRESS'")
+        worker = subprocess.Popen([CLI, "--config", str(srv.config), "worker"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
+        job = data_of(session.get(srv.url + f"/jobs/{job_id}").json())
+        assert job["status"] == "COMPLETED" and job["started"] > "2000-01-01T00:00:00Z"
+    finally:
+        if worker:
+            worker.terminate()
+            worker.wait(timeout=15)
+        srv.stop()
