@@ -429,3 +429,17 @@ def test_a_job_lost_with_its_worker_is_run_by_the_next_worker(tmp_path):
             worker.terminate()
             worker.wait(timeout=15)
         srv.stop()
+
+
+def test_template_location_must_not_overlap_the_template_store(tmp_path):
+    """With the store inside the filesystem (as on a cluster), a model around or inside it is refused."""
+    srv = Server(tmp_path, mountpoint=".").start()
+    try:
+        session = srv.session()
+        for location in (srv.mountpoint, srv.mountpoint / "var" / "templates"):
+            resp = session.post(srv.url + "/templates/", json=cj_body(
+                name="loop", type="filesystemtemplate", template_location=str(location)), headers=CJ)
+            assert resp.status_code == 422
+            assert "template store" in error_of(resp)["details"]["template_location"]
+    finally:
+        srv.stop()

@@ -25,6 +25,9 @@ class TemplateView(View):
             why = "must lie inside a filesystem mountpoint or a configured template source: " + ", ".join(roots)
         elif not os.path.isdir(location):
             why = f"{location} is not a directory"
+        elif _overlaps(os.path.realpath(location), os.path.realpath(context.settings.storage.template_store)):
+            # copying a tree into itself would never end
+            why = "must not contain, or lie inside, the template store"
         else:
             return
         raise invalid({"template_location": why})
@@ -34,3 +37,7 @@ class TemplateView(View):
         if users:
             raise ApiError(409, f"template {item.name} is applied to spaces ({', '.join(sorted(users))}); "
                                 "delete those spaces first")
+
+
+def _overlaps(a, b):
+    return os.path.commonpath([a, b]) in (a, b)
