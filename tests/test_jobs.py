@@ -121,6 +121,14 @@ def test_relativepath_is_normalised_and_must_not_exist(env):
     assert resp.status_code == 422 and "already exists" in error_of(resp)["details"]["relativepath"]
 
 
+def test_spaces_do_not_nest(env):
+    active_space(env, "outer", relativepath="nest/outer", templates="")
+    inner = new_space(env, "inner", relativepath="nest/outer/inner")
+    assert inner.status_code == 409 and "overlaps space outer" in error_of(inner)["message"]
+    around = new_space(env, "around", relativepath="nest")
+    assert around.status_code == 409 and "overlaps space outer" in error_of(around)["message"]
+
+
 def test_size_rules_and_numeric_string(env):
     resp = new_space(env, "neg", size=-5)
     assert resp.status_code == 422 and "greater than 0" in error_of(resp)["details"]["size"]

@@ -56,12 +56,20 @@ class SpaceView(View):
 
     def _check_place(self, values, filesystem, retried, errors):
         relativepath = values["relativepath"]
-        clash = Space.select().where(Space.relativepath == relativepath,
-                                     Space.id != (retried.id if retried else ""))
+        # the same path, or one space inside another (one fileset linked inside another's tree)
+        ancestors = ["/".join(relativepath.split("/")[:n]) for n in range(1, relativepath.count("/") + 1)]
+        clash = Space.select().where(
+            (Space.relativepath == relativepath) | Space.relativepath.in_(ancestors)
+            | Space.relativepath.startswith(relativepath + "/"),
+            Space.id != (retried.id if retried else ""))
         for other in clash:
-            if other.profile.datastore.filesystem == filesystem:
-                raise ApiError(409, f"relativepath {relativepath} is already used by /spaces/{other.id}",
-                               {"relativepath": "already in use"})
+            # LIKE treats _ as a wildcard and may ignore case: decide the overlap here
+            overlaps = (other.relativepath in ancestors + [relativepath]
+                        or other.relativepath.startswith(relativepath + "/"))
+            if overlaps and other.profile.datastore.filesystem == filesystem:
+                how = "is already used by" if other.relativepath == relativepath else "overlaps"
+                raise ApiError(409, f"relativepath {relativepath} {how} space {other.name} "
+                                    f"({other.relativepath}, /spaces/{other.id})", {"relativepath": "already in use"})
         for exposer in values["exposers"]:
             root = os.path.realpath(exposer.mountpoint)
             path = space_path(exposer.mountpoint, relativepath)
