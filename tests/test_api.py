@@ -281,6 +281,19 @@ def test_422_details_per_field(api):
     assert details["relativepath"] == "required field"
 
 
+@pytest.mark.parametrize("body", [
+    {"template": {"data": [{"name": {"nested": 1}, "value": 1}]}},
+    {"template": {"data": "name"}},
+    {"template": []},
+    [1, 2],
+])
+def test_malformed_cj_bodies_are_400(api, body):
+    srv, session = api
+    resp = session.post(srv.url + "/spaces/", json=body, headers=CJ)
+    assert resp.status_code == 400, resp.text
+    assert "C+J template" in resp.json()["collection"]["error"]["message"]
+
+
 def test_errors_carry_request_id_and_no_traceback(api):
     srv, session = api
     resp = session.post(srv.url + "/spaces/", data="{not json", headers=CJ)

@@ -102,7 +102,8 @@ def read_write_body(content_type, raw):
     if media == MEDIA_TYPE or (isinstance(body, dict) and set(body) == {"template"}):
         data = body.get("template", {}).get("data") if isinstance(body, dict) and isinstance(
             body.get("template"), dict) else None
-        if not isinstance(data, list) or not all(isinstance(d, dict) and "name" in d for d in data):
+        if not isinstance(data, list) or not all(isinstance(d, dict) and isinstance(d.get("name"), str)
+                                                 for d in data):
             raise ApiError(400, 'body must be a C+J template: {"template": {"data": [{"name": ..., "value": ...}]}}')
         # prompts are ignored, as C+J clients may send the template back whole
         return {d["name"]: d.get("value") for d in data}
