@@ -1,5 +1,6 @@
 """A real pixstor-mgmt: config in a temp dir, `init`, users, `serve` as a process
 on a free port, torn down afterwards.  Shared by the service and end-to-end tests."""
+import contextlib
 import os
 import signal
 import socket
@@ -114,6 +115,17 @@ class Server:
 
     def log(self):
         return self.log_path.read_text()
+
+    @contextlib.contextmanager
+    def standalone_worker(self):
+        """`pixstor-mgmt worker` as its own process, for a server started with worker=False."""
+        worker = subprocess.Popen([CLI, "--config", str(self.config), "worker"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            yield worker
+        finally:
+            worker.terminate()
+            worker.wait(timeout=15)
 
     def token(self, username="admin", password=None):
         password = password or self.admin_password

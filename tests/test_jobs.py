@@ -1,11 +1,10 @@
 """Storage jobs over a real server and worker: the rules for templates, spaces
 and snapshots, resize and delete, failure and retry."""
 import os
-import subprocess
 
 import pytest
 
-from tests.harness import CJ, CLI, Server, cj_body, data_of, make_model, wait_for, wait_status
+from tests.harness import CJ, Server, cj_body, data_of, make_model, wait_status
 
 
 @pytest.fixture(scope="module")
@@ -305,7 +304,6 @@ def test_busy_item_refuses_changes(env):
 def test_standalone_worker_and_status_transitions(tmp_path):
     """API without a worker: the job waits PENDING; `pixstor-mgmt worker` runs it."""
     srv = Server(tmp_path, worker=False).start()
-    worker = None
     try:
         session = srv.session()
         model = make_model(srv.mountpoint / "m")
@@ -315,15 +313,11 @@ def test_standalone_worker_and_status_transitions(tmp_path):
         assert data_of(resp.json())["status"] == "PENDING"
         job_url = resp.links["job"]["url"]
         assert data_of(session.get(job_url).json())["status"] == "PENDING"
-        worker = subprocess.Popen([CLI, "--config", str(srv.config), "worker"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
+        with srv.standalone_worker():
+            assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
         job = data_of(session.get(job_url).json())
         assert job["status"] == "COMPLETED" and job["finished"] >= job["started"]
     finally:
-        if worker:
-            worker.terminate()
-            worker.wait(timeout=15)
         srv.stop()
 
 
@@ -413,7 +407,6 @@ def test_a_job_lost_with_its_worker_is_run_by_the_next_worker(tmp_path):
     nothing in the queue; the next worker to start finds it and finishes it."""
     import sqlite3
     srv = Server(tmp_path, worker=False).start()
-    worker = None
     try:
         session = srv.session()
         model = make_model(srv.mountpoint / "m")
@@ -427,15 +420,11 @@ def test_a_job_lost_with_its_worker_is_run_by_the_next_worker(tmp_path):
             database.execute("UPDATE job SET status='INPROGRESS', started='2000-01-01 00:00:00', "
                              "heartbeat='2000-01-01 00:00:00' WHERE id=?", (job_id,))
             database.execute("UPDATE template SET status='INPROGRESS'")
-        worker = subprocess.Popen([CLI, "--config", str(srv.config), "worker"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
+        with srv.standalone_worker():
+            assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
         job = data_of(session.get(srv.url + f"/jobs/{job_id}").json())
         assert job["status"] == "COMPLETED" and job["started"] > "2000-01-01T00:00:00Z"
     finally:
-        if worker:
-            worker.terminate()
-            worker.wait(timeout=15)
         srv.stop()
 
 

@@ -229,8 +229,7 @@ def _same(current, given, fld):
             return False
     if isinstance(fld, peewee.ForeignKeyField):
         match = HREF.match(given) if isinstance(given, str) else None
-        return current is not None and (given == current or (match and match["id"] == current.rsplit("/", 1)[1])
-                                        or given == current.rsplit("/", 1)[1])
+        return current is not None and (match["id"] if match else given) == current.rsplit("/", 1)[1]
     return current == given
 
 
