@@ -37,6 +37,7 @@ SCHEMA = {
         "template_sources": ("pathlist", []),
         "filesystems": (list, [{"name": "mmfs1", "mountpoint": "var/mmfs1", "pools": ["sas1", "sata1"]}]),
         "gpfs": (dict, {}),
+        "keep_setid": (bool, False),
     },
     "log": {"level": (str, "INFO")},
 }

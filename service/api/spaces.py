@@ -6,8 +6,9 @@ from service import context
 from service.api.cj import ApiError, invalid
 from service.api.views import View
 from service.models import Space
+from service.storage.tree import SERVICE_FOLDER, SNAPSHOTS
 
-HIDDEN_FOLDERS = {".snapshots", ".pixstor"}
+HIDDEN_FOLDERS = {SNAPSHOTS, SERVICE_FOLDER}
 
 
 def normalise_relativepath(text):
@@ -26,6 +27,28 @@ def normalise_relativepath(text):
 
 def space_path(mountpoint, relativepath):
     return os.path.join(mountpoint, relativepath)
+
+
+def overlapping_space(relativepath, filesystem, exclude_id=""):
+    """The space on `filesystem` whose relativepath is `relativepath`, or lies inside or
+    around it (one fileset inside another's tree), or None. The one overlap rule."""
+    ancestors = ["/".join(relativepath.split("/")[:n]) for n in range(1, relativepath.count("/") + 1)]
+    clash = Space.select().where(
+        (Space.relativepath == relativepath) | Space.relativepath.in_(ancestors)
+        | Space.relativepath.startswith(relativepath + "/"),
+        Space.id != exclude_id)
+    for other in clash:
+        # LIKE treats _ as a wildcard and may ignore case: decide the overlap here
+        overlaps = (other.relativepath in ancestors + [relativepath]
+                    or other.relativepath.startswith(relativepath + "/"))
+        if overlaps and other.profile.datastore.filesystem == filesystem:
+            return other
+    return None
+
+
+def overlap_message(relativepath, other):
+    how = "is already used by" if other.relativepath == relativepath else "overlaps"
+    return f"relativepath {relativepath} {how} space {other.name} ({other.relativepath}, /spaces/{other.id})"
 
 
 class SpaceView(View):
@@ -56,20 +79,9 @@ class SpaceView(View):
 
     def _check_place(self, values, filesystem, retried, errors):
         relativepath = values["relativepath"]
-        # the same path, or one space inside another (one fileset linked inside another's tree)
-        ancestors = ["/".join(relativepath.split("/")[:n]) for n in range(1, relativepath.count("/") + 1)]
-        clash = Space.select().where(
-            (Space.relativepath == relativepath) | Space.relativepath.in_(ancestors)
-            | Space.relativepath.startswith(relativepath + "/"),
-            Space.id != (retried.id if retried else ""))
-        for other in clash:
-            # LIKE treats _ as a wildcard and may ignore case: decide the overlap here
-            overlaps = (other.relativepath in ancestors + [relativepath]
-                        or other.relativepath.startswith(relativepath + "/"))
-            if overlaps and other.profile.datastore.filesystem == filesystem:
-                how = "is already used by" if other.relativepath == relativepath else "overlaps"
-                raise ApiError(409, f"relativepath {relativepath} {how} space {other.name} "
-                                    f"({other.relativepath}, /spaces/{other.id})", {"relativepath": "already in use"})
+        other = overlapping_space(relativepath, filesystem, retried.id if retried else "")
+        if other is not None:
+            raise ApiError(409, overlap_message(relativepath, other), {"relativepath": "already in use"})
         for exposer in values["exposers"]:
             root = os.path.realpath(exposer.mountpoint)
             path = space_path(exposer.mountpoint, relativepath)

@@ -1,15 +1,9 @@
 """Templates: a model directory tree copied into the template store by a builder job."""
-import os
-
-from service import context
 from service.api.cj import ApiError, invalid
 from service.api.views import View
-
-
-def allowed_roots():
-    """Where a model may live: the filesystems' mountpoints and the configured template sources."""
-    roots = [fs.mountpoint for fs in context.settings.storage.filesystems]
-    return [os.path.realpath(r) for r in roots + list(context.settings.storage.template_sources)]
+from service.storage import StorageError
+from service.storage.confined import Root
+from service.tasks.templates import model_problem, model_root
 
 
 class TemplateView(View):
@@ -17,19 +11,17 @@ class TemplateView(View):
     item_methods = ("GET", "DELETE")
 
     def check_create(self, values, retried=None):
+        # the builder job asks the same again when it runs: the model may change meanwhile
         location = values["template_location"]
-        roots = allowed_roots()
-        if not os.path.isabs(location):
-            why = "must be an absolute path on the server"
-        elif not any(os.path.commonpath([r, os.path.realpath(location)]) == r for r in roots):
-            why = "must lie inside a filesystem mountpoint or a configured template source: " + ", ".join(roots)
-        elif not os.path.isdir(location):
-            why = f"{location} is not a directory"
-        elif _overlaps(os.path.realpath(location), os.path.realpath(context.settings.storage.template_store)):
-            # copying a tree into itself would never end
-            why = "must not contain, or lie inside, the template store"
-        else:
-            return
+        why = model_problem(location)
+        if why is None:
+            try:
+                with Root(model_root(location)) as root, root.folder(location):
+                    return
+            except FileNotFoundError:
+                why = f"{location} is not a directory"
+            except StorageError as exc:
+                why = str(exc)
         raise invalid({"template_location": why})
 
     def check_delete(self, item, force):
@@ -37,7 +29,3 @@ class TemplateView(View):
         if users:
             raise ApiError(409, f"template {item.name} is applied to spaces ({', '.join(sorted(users))}); "
                                 "delete those spaces first")
-
-
-def _overlaps(a, b):
-    return os.path.commonpath([a, b]) in (a, b)

@@ -7,12 +7,16 @@ crashed half-way can simply be run again.
 from __future__ import annotations
 
 import abc
+import contextlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 
 from . import tree
-from .tree import MARKER, SNAPSHOTS  # noqa: F401  (part of this module's interface)
+from .confined import Root, inside
+from .errors import NotEmpty, StorageError, Unsafe  # noqa: F401  (part of this module's interface)
+from .tree import MARKER, SERVICE_FOLDER, SNAPSHOTS  # noqa: F401  (part of this module's interface)
 
 # Fileset and snapshot names end up as command arguments and file names: no path separators,
 # and never a leading "-" that a command could read as an option.
@@ -35,18 +39,6 @@ class FilesetInfo:
     pool: str | None = None
 
 
-class StorageError(Exception):
-    """One-line message; goes into the item's status_message. `details` holds the whole story."""
-
-    def __init__(self, message: str, details: str = ""):
-        super().__init__(message)
-        self.details = details or message
-
-
-class NotEmpty(StorageError):
-    """Delete refused: the fileset holds data."""
-
-
 def check_name(kind: str, name: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise StorageError(f"invalid {kind} name {name!r}: use letters, digits, '_', '.', '-' "
@@ -67,8 +59,8 @@ def check_limits(hard: int, soft: int) -> None:
 
 
 def is_below(path: str, top: str) -> bool:
-    """True when `path` lies strictly inside `top` (both normalised absolute paths)."""
-    return path != top and path.startswith(top.rstrip("/") + "/")
+    """True when `path` lies strictly inside `top` (both absolute paths)."""
+    return inside(path, top, strict=True)
 
 
 def depth(path: str) -> int:
@@ -125,9 +117,11 @@ class Driver(abc.ABC):
         """Remove a snapshot of the fileset (of the filesystem when None); a missing one is fine."""
 
     @abc.abstractmethod
-    def model_filesets(self, fs: Filesystem | None, model_path: str) -> dict[str, str]:
+    def model_filesets(self, fs: Filesystem | None, model_path: str,
+                       model_root: str | None = None) -> dict[str, str]:
         """Dependent filesets inside a template model: {path relative to model: pool}.
-        `fs` is the filesystem holding the model, or None when it lies outside them all."""
+        `fs` is the filesystem holding the model, or None when it lies outside them all;
+        the model is walked from `model_root` (default: its parent) without following links."""
 
     # -- shared behaviour ------------------------------------------------------------------
     def fileset_info(self, fs: Filesystem, name: str) -> FilesetInfo | None:
@@ -155,7 +149,7 @@ class Driver(abc.ABC):
         dependents, _ = self.nested_filesets(info, filesets)
         return info.path, [d.path for d in dependents]
 
-    def check_deletable(self, info: FilesetInfo, filesets: list[FilesetInfo],
+    def check_deletable(self, fs: Filesystem, info: FilesetInfo, filesets: list[FilesetInfo],
                         force: bool) -> list[FilesetInfo]:
         """Refuse a delete that would take other filesets or (unforced) data with it.
         Returns the fileset's dependents, deepest first: they go before it."""
@@ -163,7 +157,7 @@ class Driver(abc.ABC):
         if others:
             raise StorageError(f"cannot delete fileset {info.name}: fileset(s) "
                                f"{', '.join(o.name for o in others)} are linked inside it")
-        if not force and self.holds_data_of(info, filesets):
+        if not force and self.holds_data_of(fs, info, filesets):
             raise NotEmpty(f"fileset {info.name} holds data; delete it with force to remove the data")
         return dependents
 
@@ -189,19 +183,28 @@ class Driver(abc.ABC):
     def holds_data(self, fs: Filesystem, fileset: str) -> bool:
         filesets = self.list_filesets(fs)
         info = find(filesets, fileset)
-        return info is not None and self.holds_data_of(info, filesets)
+        return info is not None and self.holds_data_of(fs, info, filesets)
 
-    def holds_data_of(self, info: FilesetInfo, filesets: list[FilesetInfo]) -> bool:
-        if not info.path or not os.path.isdir(info.path):
+    def holds_data_of(self, fs: Filesystem, info: FilesetInfo, filesets: list[FilesetInfo]) -> bool:
+        """Anything but folders and markers in the fileset or its dependents (not in other
+        filesets linked inside it, nor in snapshots)."""
+        if not info.path:
             return False
-        dependents, others = self.nested_filesets(info, filesets)
-        return tree.holds_data(info.path, roots=[info.path] + [d.path for d in dependents],
-                               skip=[o.path for o in others])
+        _, others = self.nested_filesets(info, filesets)
+        with Root(fs.mountpoint) as root:
+            try:
+                with root.folder(info.path) as fd:
+                    return tree.holds_data(fd, tree.skipping(os.path.relpath(o.path, info.path) for o in others))
+            except FileNotFoundError:
+                return False
 
-    def copy_tree(self, src: str, dst: str) -> None:
-        if not os.path.isdir(src):
-            raise StorageError(f"cannot copy {src}: not a directory")
-        tree.copy_tree(src, dst)
+    def copy_tree(self, src: str, dst: str, src_root: str | None = None, dst_root: str | None = None) -> None:
+        """Merge-copy `src` into `dst`, each walked from its root without following links."""
+        tree.copy_tree(src, dst, src_root, dst_root, keep_setid=self.keep_setid)
+
+    @property
+    def keep_setid(self) -> bool:
+        return bool(getattr(self.settings, "keep_setid", False))
 
     def check_junction(self, fs: Filesystem, path: str) -> str:
         """Normalise a junction path and make sure it lies inside the filesystem."""
@@ -211,7 +214,7 @@ class Driver(abc.ABC):
         if not is_below(path, fs.mountpoint):
             raise StorageError(f"junction path {path} is not inside {fs.name} ({fs.mountpoint})")
         parts = os.path.relpath(path, fs.mountpoint).split(os.sep)
-        if parts[0] == ".pixstor" or SNAPSHOTS in parts:
+        if parts[0] == SERVICE_FOLDER or SNAPSHOTS in parts:
             raise StorageError(f"junction path {path} lies in a reserved folder")
         return path
 
@@ -235,21 +238,44 @@ class Driver(abc.ABC):
         return owner
 
     @staticmethod
-    def check_free(name: str, path: str, filesets: list[FilesetInfo]) -> None:
-        """Refuse a junction path already used by something other than fileset `name`."""
-        owner = next((f.name for f in filesets if f.path == path), None)
-        if owner is not None and owner != name:
-            raise StorageError(f"{path} is already the junction of fileset {owner}")
-        if owner is None and os.path.lexists(path):
-            if os.path.islink(path) or not os.path.isdir(path):
-                raise StorageError(f"{path} exists and is not a directory")
-            if tree.has_entries(path, ignore={MARKER}):
+    def check_placement(fs: Filesystem, name: str, path: str, parent: str | None,
+                        filesets: list[FilesetInfo]) -> None:
+        """Refuse a junction path that is another fileset's, lies inside one (other than the
+        parent of a dependent fileset, or the filesystem's root fileset) or would hold one:
+        filesets never overlap."""
+        for other in filesets:
+            if other.name == name or not other.path or other.path == fs.mountpoint:
+                continue
+            if other.path == path:
+                raise StorageError(f"{path} is already the junction of fileset {other.name}")
+            if is_below(path, other.path) and other.name != parent:
+                raise StorageError(f"{path} lies inside fileset {other.name} ({other.path})")
+            if is_below(other.path, path) and other.parent != name:
+                raise StorageError(f"{path} would hold fileset {other.name} ({other.path})")
+
+    @staticmethod
+    def check_free(root: Root, path: str) -> None:
+        """A junction goes where nothing is, or on an empty folder."""
+        st = root.lstat(path)
+        if st is None:
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            raise StorageError(f"{path} exists and is not a directory")
+        with root.folder(path) as fd:
+            if tree.has_entries(fd, ignore={MARKER}):
                 raise StorageError(f"{path} exists and is not empty")
 
-    def model_markers(self, fs: Filesystem | None, model_path: str) -> dict[str, str]:
+    def model_markers(self, fs: Filesystem | None, model_fd: int) -> dict[str, str]:
         """Folders of a model marked with MARKER: {relative path: pool}."""
         return {rel: pool or self.default_pool(fs)
-                for rel, pool in tree.marked_folders(model_path).items()}
+                for rel, pool in tree.marked_folders(model_fd).items()}
+
+    @staticmethod
+    @contextlib.contextmanager
+    def opened(path: str, root: str | None = None):
+        """Folder `path` opened from `root` (default: its parent) without following links."""
+        with Root(root or os.path.dirname(os.path.normpath(path))) as top, top.folder(path) as fd:
+            yield fd
 
     @staticmethod
     def default_pool(fs: Filesystem | None) -> str:

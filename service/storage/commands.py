@@ -12,7 +12,7 @@ from .base import StorageError
 log = logging.getLogger(__name__)
 
 
-def run(argv: list[str], timeout: float | None = None, check: bool = True
+def run(argv: list[str], timeout: float | None = None, check: bool = True, pass_fds: tuple[int, ...] = ()
         ) -> subprocess.CompletedProcess:
     """Run `argv` (never through a shell). Non-zero exit -> StorageError naming the command,
     its exit status and the first line of stderr; `.details` carries stderr verbatim."""
@@ -22,7 +22,8 @@ def run(argv: list[str], timeout: float | None = None, check: bool = True
         # Own session, so a timeout can stop the whole process group (mm* commands are
         # scripts that start children of their own).
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                pass_fds=pass_fds)
     except OSError as exc:
         raise StorageError(f"{line}: cannot run {argv[0]}: {exc.strerror}") from exc
     try:

@@ -8,10 +8,11 @@ import logging
 import os
 import tempfile
 
-from . import gpfs_parse, gpfs_policy
+from . import gpfs_parse, gpfs_policy, tree
 from .base import (SNAPSHOTS, Driver, Filesystem, FilesetInfo, StorageError, check_limits, check_name,
                    find, is_below)
 from .commands import raise_for_status, run
+from .confined import Root
 
 log = logging.getLogger(__name__)
 
@@ -95,24 +96,25 @@ class GpfsDriver(Driver):
         info = self.check_existing(name, path, filesets)
         if info is not None and info.path == path:
             return
-        self.check_free(name, path, filesets)
-        if info is None:  # else: created by an earlier attempt that stopped before linking
-            if parent is not None:
-                self.check_parent(fs, parent, filesets)
-            self.mm("mmcrfileset", fs.name, name, "--inode-space", parent or "new")
-        if os.path.isdir(path):  # empty but for a marker (checked above); linking creates it
-            for entry in os.listdir(path):
-                os.unlink(os.path.join(path, entry))
-            os.rmdir(path)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.mm("mmlinkfileset", fs.name, name, "-J", path)
+        self.check_placement(fs, name, path, parent, filesets)
+        with Root(fs.mountpoint) as root:
+            self.check_free(root, path)
+            if info is None:  # else: created by an earlier attempt that stopped before linking
+                if parent is not None:
+                    self.check_parent(fs, parent, filesets)
+                self.mm("mmcrfileset", fs.name, name, "--inode-space", parent or "new")
+            # The parents are made and checked by descriptor; mmlinkfileset itself can only take
+            # a path, which it resolves again (GPFS has no descriptor-based link).
+            with root.parent(path, create=True) as (fd, leaf):
+                tree.remove_entry(fd, leaf)  # empty but for a marker (checked above); linking creates it
+                self.mm("mmlinkfileset", fs.name, name, "-J", path)
 
     def delete_fileset(self, fs, name, force=False):
         filesets = self.list_filesets(fs)
         info = find(filesets, name)
         if info is None:
             return
-        dependents = self.check_deletable(info, filesets, force)
+        dependents = self.check_deletable(fs, info, filesets, force)
         # Fileset snapshots hold the inode space: they go first.
         for snapshot in self._snapshots(fs, name):
             self.mm("mmdelsnapshot", fs.name, self._snapshot_id(name, snapshot))
@@ -177,13 +179,16 @@ class GpfsDriver(Driver):
         return name if fileset is None else f"{fileset}:{name}"
 
     # -- templates -------------------------------------------------------------------------
-    def model_filesets(self, fs, model_path):
+    def model_filesets(self, fs, model_path, model_root=None):
         model_path = os.path.normpath(model_path)
         filesets = self.list_filesets(fs) if fs is not None else []
         found = {os.path.relpath(f.path, model_path): f.pool or self.default_pool(fs)
                  for f in filesets if f.path and is_below(f.path, model_path)}
-        if os.path.isdir(model_path):
-            found.update(self.model_markers(fs, model_path))  # an explicit marker wins
+        try:
+            with self.opened(model_path, model_root) as fd:
+                found.update(self.model_markers(fs, fd))  # an explicit marker wins
+        except FileNotFoundError:
+            pass
         return found
 
     # -- placement policy ------------------------------------------------------------------

@@ -2,14 +2,17 @@
 
 The btrfs driver builds on this one and only swaps the hooks at the bottom (how a junction,
 a snapshot and a quota are made), so both keep the same records and the same checks.
+Everything below the mountpoint is reached through confined.Root: no link is followed.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 
 from . import tree
-from .base import (MARKER, SNAPSHOTS, Driver, Filesystem, FilesetInfo, StorageError, check_limits,
-                   check_name, is_below)
+from .base import (MARKER, SNAPSHOTS, Driver, Filesystem, StorageError, check_limits, check_name,
+                   is_below)
+from .confined import Root, open_service_folder, write_text_at
 from .records import Record, RecordStore
 
 
@@ -19,50 +22,69 @@ class PosixDriver(Driver):
     def discover(self) -> list[Filesystem]:
         return list(self.filesystems)
 
-    def list_filesets(self, fs: Filesystem) -> list[FilesetInfo]:
-        return [r.info() for r in RecordStore(fs).all()]
+    def list_filesets(self, fs):
+        with Root(fs.mountpoint) as root:
+            return [r.info() for r in RecordStore(root).all()]
 
     # -- filesets --------------------------------------------------------------------------
     def create_fileset(self, fs, name, path, pool, parent=None):
         check_name("fileset", name)
         path = self.check_junction(fs, path)
-        filesets = self.list_filesets(fs)
-        existing = self.check_existing(name, path, filesets)
-        if parent is not None:
-            owner = self.check_parent(fs, parent, filesets)
-            if not is_below(path, owner.path):
-                raise StorageError(f"{path} is not inside parent fileset {parent} ({owner.path})")
-        self.check_free(name, path, filesets)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        self.make_junction(path)
-        if parent is not None:
-            tree.write_file_atomically(os.path.join(path, MARKER), f"{pool}\n")
-        if existing is None:  # written last: a record means the fileset is complete
-            RecordStore(fs).put(Record(name=name, path=path, pool=pool, parent=parent))
+        with Root(fs.mountpoint) as root:
+            store = RecordStore(root)
+            filesets = [r.info() for r in store.all()]
+            existing = self.check_existing(name, path, filesets)
+            if parent is not None:
+                owner = self.check_parent(fs, parent, filesets)
+                if not is_below(path, owner.path):
+                    raise StorageError(f"{path} is not inside parent fileset {parent} ({owner.path})")
+            self.check_placement(fs, name, path, parent, filesets)
+            if existing is None:
+                self.check_free(root, path)
+            made: list[str] = []
+            try:
+                with root.parent(path, create=True, made=made) as (fd, leaf):
+                    self.make_junction(fd, leaf)
+                    if parent is not None:
+                        with _folder(fd, leaf) as junction:
+                            write_text_at(junction, MARKER, f"{pool}\n")
+                if existing is None:  # written last: a record means the fileset is complete
+                    store.put(Record(name=name, path=path, pool=pool, parent=parent, made=made))
+            except BaseException:
+                if existing is None:  # take back what this call made
+                    with contextlib.suppress(StorageError, OSError):
+                        self.remove_junction(root, path)
+                        root.remove_empty_folders(made)
+                raise
 
     def delete_fileset(self, fs, name, force=False):
-        store = RecordStore(fs)
-        record = store.get(name)
-        if record is None:
-            return
-        filesets = self.list_filesets(fs)
-        dependents = self.check_deletable(record.info(), filesets, force)
-        for dependent in dependents:  # deepest first
-            self.remove_junction(dependent.path)
-            store.delete(dependent.name)
-        self.remove_junction(record.path)
-        store.delete(name)  # last, so a retry after a crash still finds what is left
+        with Root(fs.mountpoint) as root:
+            store = RecordStore(root)
+            record = store.get(name)
+            if record is None:
+                return
+            filesets = [r.info() for r in store.all()]
+            dependents = self.check_deletable(fs, record.info(), filesets, force)
+            for dependent in dependents:  # deepest first
+                self.remove_junction(root, dependent.path)
+                store.delete(dependent.name)
+            self.remove_junction(root, record.path)
+            root.remove_empty_folders(record.made)
+            store.delete(name)  # last, so a retry after a crash still finds what is left
 
     # -- quotas ----------------------------------------------------------------------------
     def set_quota(self, fs, fileset, hard, soft):
         check_limits(hard, soft)
-        store = RecordStore(fs)
-        record = self._record(store, fs, fileset)
-        self.apply_quota(record.path, hard)
-        store.put(record.with_quota(hard, soft))
+        with Root(fs.mountpoint) as root:
+            store = RecordStore(root)
+            record = self._record(store, fs, fileset)
+            with root.folder(record.path) as fd:
+                self.apply_quota(fd, hard)
+            store.put(record.with_quota(hard, soft))
 
     def quota(self, fs, fileset):
-        record = self._record(RecordStore(fs), fs, fileset)
+        with Root(fs.mountpoint) as root:
+            record = self._record(RecordStore(root), fs, fileset)
         return record.hard, record.soft
 
     def usage(self, fs, fileset):
@@ -70,8 +92,9 @@ class PosixDriver(Driver):
         info = self.require_fileset(fs, fileset, filesets)
         dependents, others = self.nested_filesets(info, filesets)
         # Nested filesets keep their own accounting, as on GPFS.
-        return tree.data_bytes(info.path, roots=[info.path],
-                               skip=[f.path for f in dependents + others])
+        skip = tree.skipping(os.path.relpath(f.path, info.path) for f in dependents + others)
+        with Root(fs.mountpoint) as root, root.folder(info.path) as fd:
+            return tree.data_bytes(fd, skip)
 
     @staticmethod
     def _record(store: RecordStore, fs: Filesystem, name: str) -> Record:
@@ -83,49 +106,81 @@ class PosixDriver(Driver):
     # -- snapshots -------------------------------------------------------------------------
     def create_snapshot(self, fs, fileset, name):
         check_name("snapshot", name)
-        source, included = self.snapshot_scope(fs, fileset, self.list_filesets(fs))
-        target = os.path.join(source, SNAPSHOTS, name)
-        if not self.snapshot_complete(target):
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            self.remove_snapshot(target)  # what an interrupted attempt left behind
-            self.make_snapshot(source, target, included)
-        return target
+        with Root(fs.mountpoint) as root:
+            source, included = self.snapshot_scope(fs, fileset, [r.info() for r in RecordStore(root).all()])
+            with root.folder(source) as src, _service_folder(src, SNAPSHOTS, source, create=True) as snaps:
+                if not self.snapshot_complete(snaps, name):
+                    for leftover in (_partial(name), name):  # what an interrupted attempt left behind
+                        self.remove_snapshot(snaps, leftover)
+                    # built aside, renamed into place only once complete
+                    self.make_snapshot(src, snaps, _partial(name),
+                                       [os.path.relpath(p, source) for p in included])
+                    os.rename(_partial(name), name, src_dir_fd=snaps, dst_dir_fd=snaps)
+        return os.path.join(source, SNAPSHOTS, name)
 
     def delete_snapshot(self, fs, fileset, name):
         check_name("snapshot", name)
-        source = fs.mountpoint if fileset is None else self.fileset_path(fs, fileset)
-        if source:
-            self.remove_snapshot(os.path.join(source, SNAPSHOTS, name))
+        with Root(fs.mountpoint) as root:
+            source = fs.mountpoint if fileset is None else self.fileset_path(fs, fileset)
+            if not source:
+                return
+            try:
+                with root.folder(source) as src, _service_folder(src, SNAPSHOTS, source, create=False) as snaps:
+                    self.remove_snapshot(snaps, _partial(name))
+                    self.remove_snapshot(snaps, name)
+            except FileNotFoundError:
+                return
 
     # -- templates -------------------------------------------------------------------------
-    def model_filesets(self, fs, model_path):
-        return self.model_markers(fs, model_path)
+    def model_filesets(self, fs, model_path, model_root=None):
+        with self.opened(model_path, model_root) as fd:
+            return self.model_markers(fs, fd)
 
     # -- hooks the btrfs driver replaces ---------------------------------------------------
-    def make_junction(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
+    def make_junction(self, dir_fd: int, name: str) -> None:
+        """Make the junction `name` in folder `dir_fd` (an empty folder there is adopted)."""
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o755, dir_fd=dir_fd)
 
-    def remove_junction(self, path: str) -> None:
-        tree.remove_tree(path)
+    def remove_junction(self, root: Root, path: str) -> None:
+        root.remove(path)
 
-    def apply_quota(self, path: str, hard: int) -> None:
+    def apply_quota(self, fd: int, hard: int) -> None:
         """Nothing to enforce on plain directories: the record is the quota."""
 
-    @staticmethod
-    def _partial(target: str) -> str:
-        return os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.partial")
-
-    def snapshot_complete(self, target: str) -> bool:
+    def snapshot_complete(self, snaps: int, name: str) -> bool:
         # Copies are finished and made read-only under a temporary name, then renamed.
-        return os.path.isdir(target)
+        return tree.lstat_at(snaps, name) is not None
 
-    def make_snapshot(self, src: str, target: str, dependents: list[str]) -> None:
-        partial = self._partial(target)
-        tree.remove_tree(partial)
-        tree.copy_tree(src, partial)  # dependents are plain folders below src: copied along
-        tree.make_read_only(partial)
-        os.rename(partial, target)
+    def make_snapshot(self, src: int, snaps: int, name: str, dependents: list[str]) -> None:
+        """Snapshot folder `src` as `name` in folder `snaps`, read-only."""
+        os.mkdir(name, 0o700, dir_fd=snaps)
+        with _folder(snaps, name) as target:
+            tree.copy_into(src, target, keep_setid=True)  # dependents are plain folders: copied along
+            tree.make_read_only(target)
 
-    def remove_snapshot(self, target: str) -> None:
-        tree.remove_tree(self._partial(target))
-        tree.remove_tree(target)
+    def remove_snapshot(self, snaps: int, name: str) -> None:
+        tree.remove_entry(snaps, name)
+
+
+def _partial(name: str) -> str:
+    return f".{name}.partial"
+
+
+@contextlib.contextmanager
+def _folder(dir_fd: int, name: str):
+    fd = tree.open_folder(dir_fd, name, name)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _service_folder(dir_fd: int, name: str, shown: str, create: bool):
+    # .snapshots is readable by the space's users (they browse their snapshots), theirs to write never
+    fd = open_service_folder(dir_fd, name, shown, create, mode=0o755)
+    try:
+        yield fd
+    finally:
+        os.close(fd)

@@ -1,223 +1,403 @@
-"""File-tree helpers shared by the drivers: merge-copy, data checks, read-only toggling."""
+"""File trees walked by descriptor: merge-copy, data checks, read-only toggling, removal.
+
+Every function takes open folder descriptors (see confined.py for how they are reached) and
+never follows a symbolic link: links are copied as links and removed as links, modes and
+owners change only on entries that are not links, and a folder swapped for a link in the
+middle of a walk is not entered.
+"""
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
-import shutil
 import stat
-import tempfile
+from collections.abc import Callable, Iterator
+
+from .confined import Root, lstat_at, open_folder, read_text_at
+from .errors import StorageError, Unsafe
 
 log = logging.getLogger(__name__)
 
 MARKER = ".pixstor-fileset"    # marks a dependent fileset in a template model / store; content = pool
 SNAPSHOTS = ".snapshots"       # snapshot folder inside a space
+SERVICE_FOLDER = ".pixstor"    # the service's own folder at the top of a filesystem (records)
 _FICLONE = 0x40049409          # linux/fs.h: share the source's extents (reflink) instead of copying
 _COPY_CHUNK = 1 << 20
+_SETID = stat.S_ISUID | stat.S_ISGID
+
+Hook = Callable[[int], None]   # called with each folder's descriptor as a walk enters it
 
 
-# -- walking ------------------------------------------------------------------------------
-def _walk_files(top: str, roots: list[str], skip: list[str]):
-    """Yield lstat results of non-directory entries below `top`, ignoring MARKER files,
-    the SNAPSHOTS folder of each root in `roots`, and the subtrees in `skip`."""
-    skipped = set(skip) | {os.path.join(r, SNAPSHOTS) for r in roots}
-    stack = [top]
-    while stack:
-        folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                if entry.path not in skipped:
-                    stack.append(entry.path)
-            elif entry.name != MARKER:
-                yield entry.stat(follow_symlinks=False)
-
-
-def holds_data(top: str, roots: list[str], skip: list[str] = ()) -> bool:
-    return next(_walk_files(top, roots, list(skip)), None) is not None
-
-
-def data_bytes(top: str, roots: list[str], skip: list[str] = ()) -> int:
-    """Sum of regular file sizes (symlinks are not followed)."""
-    return sum(st.st_size for st in _walk_files(top, roots, list(skip)) if stat.S_ISREG(st.st_mode))
-
-
-def has_entries(folder: str, ignore: set[str] = frozenset()) -> bool:
-    with os.scandir(folder) as it:
-        return any(e.name not in ignore for e in it)
-
-
-def marked_folders(top: str) -> dict[str, str]:
-    """Folders below `top` holding MARKER: {relative path: marker content (stripped)}."""
-    found = {}
-    for folder, dirs, files in os.walk(top):
-        dirs[:] = [d for d in dirs if d != SNAPSHOTS]
-        if MARKER in files and folder != top:
-            with open(os.path.join(folder, MARKER), encoding="utf-8") as f:
-                found[os.path.relpath(folder, top)] = f.read().strip()
+def scan(fd: int) -> list[tuple[str, os.stat_result]]:
+    """(name, lstat) of the entries of an open folder; entries gone meanwhile are left out."""
+    with os.scandir(fd) as it:
+        names = [entry.name for entry in it]
+    found = []
+    for name in names:
+        st = lstat_at(fd, name)
+        if st is not None:
+            found.append((name, st))
     return found
 
 
-def write_file_atomically(path: str, text: str) -> None:
-    """Readers see the old content or the new one, never a torn file."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.")
+def _enter(dir_fd: int, name: str, st: os.stat_result, shown: str) -> int | None:
+    """Open a sub-folder found by scan(), or None when it was swapped or removed meanwhile."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        child = open_folder(dir_fd, name, shown)
+    except (Unsafe, FileNotFoundError):
+        return None
+    if not os.path.samestat(os.fstat(child), st):
+        os.close(child)
+        return None
+    return child
+
+
+def walk(fd: int, skip: Callable[[str], bool] | None = None
+         ) -> Iterator[tuple[int, str, str, os.stat_result]]:
+    """Yield (folder descriptor, relative path, name, lstat) for every entry below folder
+    `fd`, top-down. Folders for which skip(relative path) holds are yielded, not entered.
+    Open descriptors are one per level, however wide the tree."""
+    stack = [(os.dup(fd), "", iter(scan(fd)))]
+    try:
+        while stack:
+            folder, rel, entries = stack[-1]
+            item = next(entries, None)
+            if item is None:
+                os.close(folder)
+                stack.pop()
+                continue
+            name, st = item
+            path = os.path.join(rel, name) if rel else name
+            yield folder, path, name, st
+            if stat.S_ISDIR(st.st_mode) and not (skip and skip(path)):
+                child = _enter(folder, name, st, path)
+                if child is not None:
+                    stack.append((child, path, iter(scan(child))))
+    finally:
+        for folder, _, _ in stack:
+            os.close(folder)
+
+
+def skipping(paths) -> Callable[[str], bool]:
+    """A walk's skip test: the given relative paths, and every SNAPSHOTS folder."""
+    paths = set(paths)
+    return lambda rel: rel in paths or os.path.basename(rel) == SNAPSHOTS
+
+
+# -- reading ------------------------------------------------------------------------------
+def holds_data(fd: int, skip: Callable[[str], bool]) -> bool:
+    """Is there anything but folders and MARKER files below folder `fd`?"""
+    return any(not stat.S_ISDIR(st.st_mode) and name != MARKER for _, _, name, st in walk(fd, skip))
+
+
+def data_bytes(fd: int, skip: Callable[[str], bool]) -> int:
+    """Sum of regular file sizes below folder `fd` (links are not followed)."""
+    return sum(st.st_size for _, _, _, st in walk(fd, skip) if stat.S_ISREG(st.st_mode))
+
+
+def has_entries(fd: int, ignore: set[str] = frozenset()) -> bool:
+    with os.scandir(fd) as it:
+        return any(e.name not in ignore for e in it)
+
+
+def marked_folders(fd: int) -> dict[str, str]:
+    """Folders below `fd` holding MARKER: {relative path: marker content (stripped)}."""
+    found = {}
+    for folder, rel, name, st in walk(fd, skipping(())):
+        if name == MARKER and stat.S_ISREG(st.st_mode) and os.path.dirname(rel):
+            found[os.path.dirname(rel)] = (read_text_at(folder, name) or "").strip()
+    return found
+
+
+def dependent_order(found: dict[str, str]) -> dict[str, str]:
+    """Dependent filesets shallowest first: a nested one needs its enclosing folder to exist."""
+    return dict(sorted(found.items(), key=lambda kv: (kv[0].count(os.sep), kv[0])))
 
 
 # -- permissions --------------------------------------------------------------------------
-def _chmod_tree(top: str, change) -> None:
-    """Apply change(mode) -> mode to `top` and everything below it, never through symlinks."""
-    for folder, dirs, files in os.walk(top, topdown=False):
-        for name in files + dirs:
-            path = os.path.join(folder, name)
-            st = os.lstat(path)
-            if not stat.S_ISLNK(st.st_mode):
-                os.chmod(path, change(stat.S_IMODE(st.st_mode)))
-    os.chmod(top, change(stat.S_IMODE(os.lstat(top).st_mode)))
-
-
 _WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
 
-def make_read_only(top: str) -> None:
-    _chmod_tree(top, lambda mode: mode & ~_WRITE)
+def make_read_only(fd: int) -> None:
+    """Take write permission off folder `fd` and everything below it (never through a link)."""
+    for folder, _, name, st in walk(fd):
+        if not stat.S_ISLNK(st.st_mode):
+            chmod_entry(folder, name, stat.S_IMODE(st.st_mode) & ~_WRITE)
+    os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & ~_WRITE)
 
 
-def make_writable(top: str) -> None:
-    # Walk top-down so each folder is writable (and searchable) before its entries are touched.
-    os.chmod(top, stat.S_IMODE(os.lstat(top).st_mode) | stat.S_IRWXU)
-    for folder, dirs, _files in os.walk(top):
-        for name in dirs:
-            path = os.path.join(folder, name)
-            os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) | stat.S_IRWXU)
+def chmod_entry(dir_fd: int, name: str, mode: int) -> None:
+    """chmod an entry that is not a link; one swapped for a link meanwhile is left alone."""
+    try:
+        os.chmod(name, mode, dir_fd=dir_fd, follow_symlinks=False)
+    except ValueError:   # Python's word for "it is a link now" (fchmodat refuses links)
+        pass
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.ENOENT):
+            raise
 
 
-def remove_tree(top: str) -> None:
-    """Remove a folder even when read-only; a missing folder is fine."""
-    if not os.path.lexists(top):
+def _open_up(fd: int) -> None:
+    """Make a folder writable and searchable for its owner, so its entries can go."""
+    mode = stat.S_IMODE(os.fstat(fd).st_mode)
+    if mode & stat.S_IRWXU != stat.S_IRWXU:
+        os.fchmod(fd, mode | stat.S_IRWXU)
+
+
+# -- removing -----------------------------------------------------------------------------
+def remove_entry(dir_fd: int, name: str, enter: Hook | None = None) -> None:
+    """Remove `name` from folder `dir_fd`: a file or link is unlinked, a folder emptied by
+    descriptor and removed. `enter(fd)` runs on each folder before it is emptied (btrfs makes
+    read-only subvolumes writable there). Missing is fine."""
+    st = lstat_at(dir_fd, name)
+    if st is None:
         return
-    if os.path.isdir(top) and not os.path.islink(top):
-        make_writable(top)
-        shutil.rmtree(top)
-    else:
-        os.unlink(top)
+    if not stat.S_ISDIR(st.st_mode):
+        _unlink(dir_fd, name)
+        return
+    child = _enter(dir_fd, name, st, name)
+    if child is None:   # swapped meanwhile: whatever is there now is removed as itself
+        return remove_entry(dir_fd, name, enter)
+    try:
+        _clear(child, enter)
+    finally:
+        os.close(child)
+    os.rmdir(name, dir_fd=dir_fd)
+
+
+def _unlink(dir_fd: int, name: str) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        _open_up(dir_fd)
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def _clear(fd: int, enter: Hook | None) -> None:
+    """Remove everything inside folder `fd`, depth first, one descriptor per level."""
+    if enter:
+        enter(fd)
+    _open_up(fd)
+    stack = [(os.dup(fd), None, iter(scan(fd)))]
+    try:
+        while stack:
+            folder, name, entries = stack[-1]
+            item = next(entries, None)
+            if item is None:
+                os.close(folder)
+                stack.pop()
+                if name is not None:
+                    os.rmdir(name, dir_fd=stack[-1][0])
+                continue
+            child_name, st = item
+            if not stat.S_ISDIR(st.st_mode):
+                _unlink(folder, child_name)
+                continue
+            child = _enter(folder, child_name, st, child_name)
+            if child is None:
+                remove_entry(folder, child_name, enter)
+                continue
+            if enter:
+                enter(child)
+            _open_up(child)
+            stack.append((child, child_name, iter(scan(child))))
+    finally:
+        for folder, _, _ in stack:
+            os.close(folder)
 
 
 # -- copying ------------------------------------------------------------------------------
-def copy_tree(src: str, dst: str) -> None:
-    """Merge-copy `src` into `dst`: folders, files, modes, owners (as root), mtimes, symlinks
-    as symlinks. Skips MARKER files and SNAPSHOTS folders. Running it twice changes nothing."""
-    os.makedirs(dst, exist_ok=True)
-    _copy_folder(src, dst, as_root=os.geteuid() == 0)
-
-
-def _copy_folder(src: str, dst: str, as_root: bool) -> None:
-    st = os.lstat(src)
-    if not os.access(dst, os.W_OK | os.X_OK):
-        # A read-only folder left by an earlier run: open it up until its entries are copied.
-        os.chmod(dst, stat.S_IMODE(os.lstat(dst).st_mode) | stat.S_IRWXU)
-    with os.scandir(src) as it:
-        entries = list(it)
-    for entry in entries:
-        target = os.path.join(dst, entry.name)
-        if entry.is_symlink():
-            _copy_symlink(entry.path, target, as_root)
-        elif entry.is_dir():
-            if entry.name == SNAPSHOTS:
-                continue
-            _ensure_folder(target)
-            _copy_folder(entry.path, target, as_root)
-        elif entry.is_file():
-            if entry.name != MARKER:
-                _copy_file(entry.path, target, as_root)
-        elif stat.S_ISFIFO(entry.stat(follow_symlinks=False).st_mode):
-            if not os.path.lexists(target):
-                os.mkfifo(target)
-            _copy_metadata(entry.path, entry.stat(follow_symlinks=False), target, as_root)
-        else:
-            log.warning("not copying %s: devices and sockets are not part of a template", entry.path)
-    # Last, so the writes above do not disturb the folder's own mode and mtime.
-    _copy_metadata(src, st, dst, as_root)
-
-
-def _ensure_folder(target: str) -> None:
-    if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
-        os.unlink(target)
-    os.makedirs(target, exist_ok=True)
-
-
-def _copy_symlink(src: str, target: str, as_root: bool) -> None:
-    link = os.readlink(src)
-    if os.path.islink(target) and os.readlink(target) == link:
-        pass
-    else:
-        if os.path.isdir(target) and not os.path.islink(target):
-            remove_tree(target)
-        elif os.path.lexists(target):
-            os.unlink(target)
-        os.symlink(link, target)
-    _copy_metadata(src, os.lstat(src), target, as_root)
-
-
-def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns
-            and stat.S_IMODE(a.st_mode) == stat.S_IMODE(b.st_mode))
-
-
-def _copy_file(src: str, target: str, as_root: bool) -> None:
-    st = os.lstat(src)
-    if os.path.lexists(target):
-        current = os.lstat(target)
-        if stat.S_ISREG(current.st_mode) and _same_file(st, current) and (
-                not as_root or (current.st_uid, current.st_gid) == (st.st_uid, st.st_gid)):
-            return
-        if stat.S_ISDIR(current.st_mode):
-            remove_tree(target)
-        else:
-            os.unlink(target)
-    # Written in place: a copy cut short keeps today's mtime, so the next run copies it again.
-    with open(src, "rb") as fsrc, open(target, "xb") as fdst:
+def copy_tree(src: str, dst: str, src_root: str | None = None, dst_root: str | None = None,
+              keep_setid: bool = False) -> None:
+    """Merge-copy folder `src` into `dst` (made when missing), each reached from its root
+    (default: its parent folder) without following links. See copy_into."""
+    with Root(src_root or os.path.dirname(os.path.normpath(src))) as sroot:
         try:
-            fcntl.ioctl(fdst.fileno(), _FICLONE, fsrc.fileno())
-        except OSError:
-            shutil.copyfileobj(fsrc, fdst, _COPY_CHUNK)
-    _copy_metadata(src, st, target, as_root)
+            sfd = sroot.open(src)
+        except FileNotFoundError:
+            raise StorageError(f"cannot copy {src}: not a directory") from None
+        try:
+            with Root(dst_root or os.path.dirname(os.path.normpath(dst))) as droot, \
+                    droot.folder(dst, create=True) as dfd:
+                copy_into(sfd, dfd, keep_setid)
+        finally:
+            os.close(sfd)
 
 
-def _copy_metadata(src: str, st: os.stat_result, target: str, as_root: bool) -> None:
-    is_link = stat.S_ISLNK(st.st_mode)
+def copy_into(src: int, dst: int, keep_setid: bool = False) -> None:
+    """Merge-copy folder `src` into folder `dst`: folders, files (reflinked where the
+    filesystem can, holes kept), modes, owners (as root), mtimes, extended attributes (POSIX
+    ACLs), symlinks as symlinks, fifos. Skips MARKER files, SNAPSHOTS folders, devices and
+    sockets; drops set-user/group-id bits of files unless `keep_setid`. Running it twice
+    changes nothing."""
+    as_root = os.geteuid() == 0
+    _open_up(dst)
+    stack = [(os.dup(src), os.dup(dst), iter(scan(src)))]
+    try:
+        while stack:
+            sfd, dfd, entries = stack[-1]
+            item = next(entries, None)
+            if item is None:
+                # Last, so the writes above do not disturb the folder's own mode and mtime.
+                _set_metadata(dfd, os.fstat(sfd), sfd, as_root, keep_setid)
+                os.close(sfd)
+                os.close(dfd)
+                stack.pop()
+                continue
+            name, st = item
+            kind = stat.S_IFMT(st.st_mode)
+            if kind == stat.S_IFDIR:
+                if name == SNAPSHOTS:
+                    continue
+                child = _enter(sfd, name, st, name)
+                if child is None:
+                    log.warning("not copying %s: it changed while being copied", name)
+                    continue
+                stack.append((child, _folder_in(dfd, name), iter(scan(child))))
+            elif kind == stat.S_IFLNK:
+                _copy_link(sfd, dfd, name, st, as_root)
+            elif kind == stat.S_IFREG:
+                if name != MARKER:
+                    _copy_file(sfd, dfd, name, as_root, keep_setid)
+            elif kind == stat.S_IFIFO:
+                _copy_fifo(dfd, name, st, as_root, keep_setid)
+            else:
+                log.warning("not copying %s: devices and sockets are not part of a template", name)
+    finally:
+        for sfd, dfd, _ in stack:
+            os.close(sfd)
+            os.close(dfd)
+
+
+def _folder_in(dfd: int, name: str) -> int:
+    """Open (making it, replacing a non-folder) folder `name` in `dfd`, writable for now."""
+    current = lstat_at(dfd, name)
+    if current is not None and not stat.S_ISDIR(current.st_mode):
+        remove_entry(dfd, name)
+    try:
+        os.mkdir(name, 0o700, dir_fd=dfd)
+    except FileExistsError:
+        pass
+    child = open_folder(dfd, name, name)
+    _open_up(child)
+    return child
+
+
+def _copy_link(sfd: int, dfd: int, name: str, st: os.stat_result, as_root: bool) -> None:
+    target = os.readlink(name, dir_fd=sfd)
+    current = lstat_at(dfd, name)
+    if current is None or not stat.S_ISLNK(current.st_mode) or os.readlink(name, dir_fd=dfd) != target:
+        if current is not None:
+            remove_entry(dfd, name)
+        os.symlink(target, name, dir_fd=dfd)
     if as_root:
-        os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
-    if not is_link:
-        _copy_xattrs(src, target)
-    if not is_link:  # chmod after chown (it clears set-id bits) and after the ACL xattrs (they set the mask)
-        os.chmod(target, stat.S_IMODE(st.st_mode))
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dfd, follow_symlinks=False)
+    os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dfd, follow_symlinks=False)
 
 
-def _copy_xattrs(src: str, target: str) -> None:
+def _copy_fifo(dfd: int, name: str, st: os.stat_result, as_root: bool, keep_setid: bool) -> None:
+    current = lstat_at(dfd, name)
+    if current is not None and not stat.S_ISFIFO(current.st_mode):
+        remove_entry(dfd, name)
+        current = None
+    if current is None:
+        os.mkfifo(name, 0o600, dir_fd=dfd)
+    if as_root:
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dfd, follow_symlinks=False)
+    chmod_entry(dfd, name, _mode(st, keep_setid))
+    os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dfd, follow_symlinks=False)
+
+
+def _mode(st: os.stat_result, keep_setid: bool) -> int:
+    mode = stat.S_IMODE(st.st_mode)
+    # A set-id program copied by root into a project would run as its owner for anyone.
+    return mode if keep_setid or stat.S_ISDIR(st.st_mode) else mode & ~_SETID
+
+
+def _same_file(src: os.stat_result, dst: os.stat_result, as_root: bool, keep_setid: bool) -> bool:
+    return (stat.S_ISREG(dst.st_mode) and src.st_size == dst.st_size and src.st_mtime_ns == dst.st_mtime_ns
+            and _mode(src, keep_setid) == stat.S_IMODE(dst.st_mode)
+            and (not as_root or (src.st_uid, src.st_gid) == (dst.st_uid, dst.st_gid)))
+
+
+def _copy_file(sfd: int, dfd: int, name: str, as_root: bool, keep_setid: bool) -> None:
+    try:
+        src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=sfd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOENT):
+            log.warning("not copying %s: it changed while being copied", name)
+            return
+        raise
+    try:
+        st = os.fstat(src)
+        if not stat.S_ISREG(st.st_mode):
+            log.warning("not copying %s: it changed while being copied", name)
+            return
+        current = lstat_at(dfd, name)
+        if current is not None:
+            if _same_file(st, current, as_root, keep_setid):
+                return
+            remove_entry(dfd, name)
+        # Written in place: a copy cut short keeps today's mtime, so the next run copies it again.
+        dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                      dir_fd=dfd)
+        try:
+            _copy_data(src, dst, st.st_size)
+            _set_metadata(dst, st, src, as_root, keep_setid)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+
+
+def _copy_data(src: int, dst: int, size: int) -> None:
+    """Share extents where the filesystem can; else copy the data and leave the holes."""
+    try:
+        fcntl.ioctl(dst, _FICLONE, src)
+        return
+    except OSError:
+        pass
+    offset = 0
+    while offset < size:
+        try:
+            start = os.lseek(src, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:    # only a hole is left
+                break
+            start = offset                  # no hole support: copy everything
+        end = os.lseek(src, start, os.SEEK_HOLE)
+        while start < end:
+            chunk = os.pread(src, min(_COPY_CHUNK, end - start), start)
+            if not chunk:
+                break
+            os.pwrite(dst, chunk, start)
+            start += len(chunk)
+        offset = end
+    os.ftruncate(dst, size)
+
+
+def _set_metadata(fd: int, st: os.stat_result, src: int, as_root: bool, keep_setid: bool) -> None:
+    if as_root:
+        os.fchown(fd, st.st_uid, st.st_gid)
+    _copy_xattrs(src, fd)
+    # chmod after chown (it clears set-id bits) and after the ACL xattrs (they set the mask)
+    os.fchmod(fd, _mode(st, keep_setid))
+    os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _copy_xattrs(src: int, dst: int) -> None:
     """Extended attributes: user.* ones and the POSIX ACLs (system.posix_acl_*) that carry a
     template's finer permissions. A filesystem without them, or a name we may not set, is
     logged and skipped: the tree itself matters more than one attribute."""
     try:
-        names = os.listxattr(src, follow_symlinks=False)
+        names = os.listxattr(src)
     except OSError:
         return
     for name in names:
         try:
-            os.setxattr(target, name, os.getxattr(src, name, follow_symlinks=False), follow_symlinks=False)
+            os.setxattr(dst, name, os.getxattr(src, name))
         except OSError as exc:
-            log.warning("not copying extended attribute %s of %s: %s", name, src, exc.strerror)
+            log.warning("not copying extended attribute %s: %s", name, exc.strerror)

@@ -125,6 +125,19 @@ def start_sweeper(submit, interval=STALE):
     threading.Thread(target=sweep, name="stale-job-sweeper", daemon=True).start()
 
 
+class Superseded(Exception):
+    """This run no longer holds its job (a newer run took over): it must write nothing more."""
+    superseded = True
+
+
+def check_fence():
+    """Called by job bodies between storage steps: raises Superseded when this thread's run
+    has lost its job. Outside a run (task bodies called directly) there is nothing to check."""
+    fence = getattr(_current, "fence", None)
+    if fence is not None:
+        fence()
+
+
 def one_line(exc):
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:500]

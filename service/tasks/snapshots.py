@@ -4,7 +4,7 @@ import logging
 from service import context
 from service.models import Snapshot
 from service.tasks.spaces import placement
-from service.tasks.runner import handles
+from service.tasks.runner import check_fence, handles
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,7 @@ def target(snapshot):
 @handles("snapshots", "create")
 def create_snapshot(snapshot, params):
     fs, fileset = target(snapshot)
+    check_fence()
     log.info("snapshotting %s as %s", fileset or f"filesystem {fs.name}", snapshot.name)
     path = context.driver().create_snapshot(fs, fileset, snapshot.name)
     Snapshot.update(path=path).where(Snapshot.id == snapshot.id).execute()
@@ -28,6 +29,7 @@ def create_snapshot(snapshot, params):
 @handles("snapshots", "delete")
 def delete_snapshot(snapshot, params):
     fs, fileset = target(snapshot)
+    check_fence()
     log.info("deleting snapshot %s of %s", snapshot.name, fileset or f"filesystem {fs.name}")
     context.driver().delete_snapshot(fs, fileset, snapshot.name)
     snapshot.delete_instance()

@@ -1,14 +1,20 @@
-"""Space jobs: the fileset, its quota, its templates; resize; delete."""
+"""Space jobs: the fileset, its quota, its templates; resize; delete.
+
+A job checks again, when it acts, what the request checked: the tree may have changed while
+the job was queued. Storage is touched only through the driver and the confined primitives
+(service/storage/confined.py), so a link planted on the way stops the job instead of
+steering it.
+"""
 import logging
 import os
 import secrets
 
 from service import context
-from service.api.spaces import space_path
+from service.api.spaces import normalise_relativepath, overlap_message, overlapping_space, space_path
 from service.models import Space, SpaceExposer, SpaceTemplate, Template, database
-from service.storage import StorageError
-from service.storage.tree import marked_folders
-from service.tasks.runner import handles
+from service.storage import StorageError, tree
+from service.storage.confined import Root, inside
+from service.tasks.runner import check_fence, handles
 
 log = logging.getLogger(__name__)
 
@@ -24,21 +30,37 @@ def placement(space):
     return context.filesystem(datastore.filesystem), datastore.pool, f"{datastore.pool}-{space.name}"
 
 
+def checked_path(space, fs):
+    """The space's junction, with the request's rules checked again now."""
+    try:
+        relativepath = normalise_relativepath(space.relativepath)
+    except ValueError as exc:
+        raise StorageError(f"relativepath {space.relativepath}: {exc}") from None
+    path = space_path(fs.mountpoint, relativepath)
+    for exposer in space.exposers:
+        if not inside(path, exposer.mountpoint, strict=True):
+            raise StorageError(f"{path} leaves the mountpoint of exposer {exposer.name}")
+    other = overlapping_space(relativepath, fs.name, space.id)
+    if other is not None:
+        raise StorageError(overlap_message(relativepath, other))
+    store = context.settings.storage.template_store
+    if inside(path, store) or inside(store, path):
+        raise StorageError(f"{path} overlaps the template store {store}")
+    return path
+
+
 def ordered_templates(space):
     return (Template.select().join(SpaceTemplate, on=(SpaceTemplate.template == Template.id))
             .where(SpaceTemplate.space == space.id).order_by(SpaceTemplate.id))
 
 
-def template_filesets(store_path):
-    """Dependent filesets of a built template: {relative path: pool}, shallowest first
-    (a nested one needs its enclosing folder to exist)."""
-    found = marked_folders(store_path)
-    return dict(sorted(found.items(), key=lambda kv: (kv[0].count(os.sep), kv[0])))
-
-
 def apply_template(driver, fs, template, space, fileset, path):
     log.info("applying template %s from %s", template.name, template.store_path)
-    for relative, pool in template_filesets(template.store_path).items():
+    store = context.settings.storage.template_store
+    with Root(store) as root, root.folder(template.store_path) as model:
+        dependents = tree.dependent_order(tree.marked_folders(model))
+    for relative, pool in dependents.items():
+        check_fence()
         target = os.path.join(path, relative)
         existing = driver.fileset_at(fs, target)
         if existing:    # made by an earlier try of this job
@@ -47,25 +69,45 @@ def apply_template(driver, fs, template, space, fileset, path):
         name = f"{pool}-{space.name}-{secrets.token_hex(4)}"
         log.info("creating dependent fileset %s at %s in pool %s", name, target, pool)
         driver.create_fileset(fs, name, target, pool, parent=fileset)
-    driver.copy_tree(template.store_path, path)
+    check_fence()
+    driver.copy_tree(template.store_path, path, src_root=store, dst_root=fs.mountpoint)
 
 
 @handles("spaces", "create")
 def create_space(space, params):
     driver = context.driver()
     fs, pool, fileset = placement(space)
-    path = space_path(fs.mountpoint, space.relativepath)
-    log.info("creating independent fileset %s at %s in pool %s", fileset, path, pool)
-    driver.create_fileset(fs, fileset, path, pool)
-    # recorded as soon as it exists: a later failure leaves nothing unrecorded
-    Space.update(fileset=fileset, path=path).where(Space.id == space.id).execute()
-    log.info("setting quota on %s: hard %d, soft %d bytes", fileset, space.size, soft_limit(space.size))
-    driver.set_quota(fs, fileset, space.size, soft_limit(space.size))
-    for template in ordered_templates(space):
-        if not template.store_path:
-            raise StorageError(f"template {template.name} has not been built")
-        apply_template(driver, fs, template, space, fileset, path)
-    Space.update(used=driver.usage(fs, fileset)).where(Space.id == space.id).execute()
+    path = checked_path(space, fs)
+    made_here = space.fileset == fileset or driver.fileset_info(fs, fileset) is None
+    try:
+        log.info("creating independent fileset %s at %s in pool %s", fileset, path, pool)
+        driver.create_fileset(fs, fileset, path, pool)
+        # recorded as soon as it exists: a later failure leaves nothing unrecorded
+        Space.update(fileset=fileset, path=path).where(Space.id == space.id).execute()
+        check_fence()
+        log.info("setting quota on %s: hard %d, soft %d bytes", fileset, space.size, soft_limit(space.size))
+        driver.set_quota(fs, fileset, space.size, soft_limit(space.size))
+        for template in ordered_templates(space):
+            if not template.store_path:
+                raise StorageError(f"template {template.name} has not been built")
+            apply_template(driver, fs, template, space, fileset, path)
+        check_fence()
+        Space.update(used=driver.usage(fs, fileset)).where(Space.id == space.id).execute()
+    except Exception as exc:
+        if made_here and not getattr(exc, "superseded", False):
+            _take_back(driver, fs, space, fileset)
+        raise
+
+
+def _take_back(driver, fs, space, fileset):
+    """A create that failed removes what it made, so a retry (or a delete) starts clean."""
+    try:
+        if driver.fileset_info(fs, fileset) is not None:
+            log.info("removing fileset %s, made by this failed create", fileset)
+            driver.delete_fileset(fs, fileset, force=True)
+        Space.update(fileset=None, path=None, used=None).where(Space.id == space.id).execute()
+    except Exception as exc:    # the job's own failure is the one to report
+        log.error("could not remove what the failed create made: %s", exc)
 
 
 @handles("spaces", "update")
@@ -73,6 +115,7 @@ def resize_space(space, params):
     size = params.get("size", space.size)
     if space.fileset:
         fs, _, _ = placement(space)
+        check_fence()
         log.info("resizing %s: hard %d, soft %d bytes", space.fileset, size, soft_limit(size))
         context.driver().set_quota(fs, space.fileset, size, soft_limit(size))
         Space.update(size=size, used=context.driver().usage(fs, space.fileset)).where(
@@ -91,9 +134,11 @@ def delete_space(space, params):
         fs, _, _ = placement(space)
         driver = context.driver()
         for snapshot in snapshots:
+            check_fence()
             log.info("deleting snapshot %s of %s", snapshot.name, space.fileset)
             driver.delete_snapshot(fs, space.fileset, snapshot.name)
             snapshot.delete_instance()
+        check_fence()
         log.info("deleting fileset %s%s", space.fileset, " and its data (forced)" if force else "")
         driver.delete_fileset(fs, space.fileset, force=force)
     with database.atomic():

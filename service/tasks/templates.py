@@ -1,55 +1,108 @@
-"""Template jobs: build (copy the model into the template store) and delete."""
+"""Template jobs: build (copy the model into the template store) and delete.
+
+The model is checked again when the build runs (it may have been swapped after the request)
+and walked from its allowed root without following links; the copy is built aside and
+renamed into place, so the store never holds half a template.
+"""
 import logging
 import os
-import shutil
 
 from service import context
 from service.models import Template
-from service.storage import MARKER
-from service.tasks.runner import handles
+from service.storage import MARKER, StorageError
+from service.storage.confined import Root, below, inside, write_text_at
+from service.storage.tree import SERVICE_FOLDER, copy_into
+from service.tasks.runner import check_fence, handles
 
 log = logging.getLogger(__name__)
+BUILDING = ".building"
+
+
+def allowed_roots():
+    """Where a model may live: the filesystems' mountpoints and the configured template sources."""
+    storage = context.settings.storage
+    return [os.path.normpath(fs.mountpoint) for fs in storage.filesystems] + [
+        os.path.normpath(s) for s in storage.template_sources]
+
+
+def model_problem(location):
+    """Why `location` may not be a template model (by its path), or None. The request and
+    the job both ask; the job then walks it without following links."""
+    storage = context.settings.storage
+    mountpoints = [os.path.normpath(fs.mountpoint) for fs in storage.filesystems]
+    if not isinstance(location, str) or not os.path.isabs(location):
+        return "must be an absolute path on the server"
+    location = os.path.normpath(location)
+    if not any(inside(location, root) for root in allowed_roots()):
+        return ("must lie inside a filesystem mountpoint or a configured template source: "
+                + ", ".join(allowed_roots()))
+    if inside(location, storage.template_store) or inside(storage.template_store, location):
+        return "must not contain, or lie inside, the template store"   # a copy into itself
+    for mountpoint in mountpoints:
+        if inside(mountpoint, location):
+            return f"must not be, or hold, the mountpoint {mountpoint} (it would copy every space)"
+        if inside(location, os.path.join(mountpoint, SERVICE_FOLDER)):
+            return "must not lie inside the service's own folder"
+    return None
+
+
+def model_root(location):
+    """The allowed root a model is walked from: the deepest one holding it."""
+    roots = [r for r in allowed_roots() if inside(os.path.normpath(location), r)]
+    return max(roots, key=len)
 
 
 def _model_filesystem(location):
     """The populated filesystem a model lives in, or None for a template source outside them."""
-    real = os.path.realpath(location)
     for fs in context.settings.storage.filesystems:
-        root = os.path.realpath(fs.mountpoint)
-        if os.path.commonpath([root, real]) == root:
+        if inside(os.path.normpath(location), fs.mountpoint):
             return context.filesystem(fs.name)
     return None
 
 
 @handles("templates", "create")
 def build_template(template, params):
-    destination = os.path.join(context.settings.storage.template_store, template.id)
-    if template.store_path and os.path.isdir(destination):
-        log.info("template %s is already built at %s", template.name, destination)
-        return
-    source = template.template_location
-    if not os.path.isdir(source):
-        raise FileNotFoundError(f"template model {source} is not a directory")
-    driver = context.driver()
-    # build beside the store entry and rename: a crash never leaves a half-built template
-    building = destination + ".building"
-    shutil.rmtree(building, ignore_errors=True)
-    os.makedirs(building)
-    log.info("copying model %s into the template store", source)
-    driver.copy_tree(source, building)
-    for relative, pool in driver.model_filesets(_model_filesystem(source), source).items():
-        log.info("model folder %s is a dependent fileset in pool %s", relative, pool)
-        with open(os.path.join(building, relative, MARKER), "w") as marker:
-            marker.write(pool + "\n")
-    shutil.rmtree(destination, ignore_errors=True)
-    os.rename(building, destination)
+    store = context.settings.storage.template_store
+    destination = os.path.join(store, template.id)
+    with Root(store) as root:
+        if template.store_path and root.is_folder(destination):
+            log.info("template %s is already built at %s", template.name, destination)
+            return
+        source = template.template_location
+        problem = model_problem(source)
+        if problem:
+            raise StorageError(f"template_location {source} {problem}")
+        driver = context.driver()
+        building = destination + BUILDING
+        root.remove(building)   # what an interrupted or failed build left
+        try:
+            with Root(model_root(source)) as sources, sources.folder(source) as model, \
+                    root.folder(building, create=True, mode=0o700) as copy:
+                log.info("copying model %s into the template store", source)
+                copy_into(model, copy, driver.keep_setid)
+                check_fence()
+                for relative, pool in driver.model_filesets(_model_filesystem(source), source,
+                                                            model_root(source)).items():
+                    log.info("model folder %s is a dependent fileset in pool %s", relative, pool)
+                    with below(copy, relative) as folder:
+                        write_text_at(folder, MARKER, pool + "\n")
+            check_fence()
+            root.remove(destination)
+            root.rename(building, destination)
+        except BaseException:
+            root.remove(building)   # a failed build leaves nothing to block the next one
+            raise
     Template.update(store_path=destination, template_location=None).where(Template.id == template.id).execute()
     log.info("template %s built at %s", template.name, destination)
 
 
 @handles("templates", "delete")
 def delete_template(template, params):
-    if template.store_path:
-        log.info("removing %s from the template store", template.store_path)
-        shutil.rmtree(template.store_path, ignore_errors=True)
+    store = context.settings.storage.template_store
+    destination = os.path.join(store, template.id)
+    log.info("removing %s from the template store", destination)
+    with Root(store) as root:
+        for leftover in (destination, destination + BUILDING):
+            check_fence()
+            root.remove(leftover)
     template.delete_instance()

@@ -8,6 +8,7 @@ import pytest
 
 from service.storage import MARKER, SNAPSHOTS, StorageError, get_driver
 from service.storage import tree
+from service.storage.confined import Root
 from tests.storage.helpers import make_settings, read, write
 
 OLD = 1_600_000_000_123_456_789  # a fixed mtime in ns, far from "now"
@@ -56,9 +57,12 @@ def test_copies_folders_files_modes_mtimes_and_symlinks_as_links(driver, model, 
     driver.copy_tree(str(model), str(dst))
     expected = {k: v for k, v in snapshot_of(model).items()
                 if not k.startswith(SNAPSHOTS) and not k.endswith(MARKER)}
+    # set-id bits of files are dropped (a set-uid program would run as its owner for anyone)
+    kind, _, *rest = expected["bin/render.sh"]
+    expected["bin/render.sh"] = (kind, 0o750, *rest)
     assert snapshot_of(dst) == expected
     assert os.readlink(dst / "dangling") == "/definitely/not/here"
-    assert os.lstat(dst / "bin" / "render.sh").st_mode & stat.S_ISUID
+    assert not os.lstat(dst / "bin" / "render.sh").st_mode & stat.S_ISUID
     assert os.lstat(dst / "maya").st_mtime_ns == OLD
     assert not os.path.lexists(dst / SNAPSHOTS) and not os.path.lexists(dst / "assets" / MARKER)
 
@@ -120,10 +124,19 @@ def test_read_only_then_writable_round_trip(tmp_path):
     top = tmp_path / "snap"
     write(str(top / "a" / "f"), "x")
     os.symlink("a/f", top / "link")
-    tree.make_read_only(str(top))
-    assert not os.lstat(top / "a" / "f").st_mode & 0o222 and not os.lstat(top / "a").st_mode & 0o222
-    tree.remove_tree(str(top))
+    with Root(str(tmp_path)) as root:
+        with root.folder(str(top)) as fd:
+            tree.make_read_only(fd)
+        assert not os.lstat(top / "a" / "f").st_mode & 0o222 and not os.lstat(top / "a").st_mode & 0o222
+        root.remove(str(top))
     assert not os.path.lexists(top)
+
+
+def test_keeps_set_id_bits_when_configured(model, tmp_path):
+    settings = make_settings("posix", str(tmp_path / "mmfs1"))
+    settings.keep_setid = True
+    get_driver(settings).copy_tree(str(model), str(tmp_path / "space"))
+    assert stat.S_IMODE(os.stat(tmp_path / "space" / "bin" / "render.sh").st_mode) == 0o4750
 
 
 def test_keeps_extended_attributes(driver, model, tmp_path):

@@ -47,7 +47,10 @@ def test_posix_records_are_plain_json_beside_the_data(tmp_path):
     assert os.listdir(folder) == ["sas1-a.json"]  # no temporary files left behind
     assert json.loads((folder / "sas1-a.json").read_text()) == {
         "name": "sas1-a", "path": str(tmp_path / "a"), "pool": "sas1", "parent": None,
-        "hard": 1000, "soft": 900}
+        "hard": 1000, "soft": 900, "made": []}
+    # the service's folders are its own: a member cannot replace or write them
+    for path in (tmp_path / ".pixstor", folder):
+        assert oct(os.stat(path).st_mode & 0o777) == oct(0o700)
 
 
 def test_posix_snapshot_cleans_up_an_interrupted_copy(tmp_path):

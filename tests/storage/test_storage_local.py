@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+from service.storage.confined import Root
+from service.storage.records import Record, RecordStore
+
 from service.storage import MARKER, SNAPSHOTS, NotEmpty, StorageError
 
 from tests.storage.helpers import read, write
@@ -173,7 +176,17 @@ def test_forced_delete_removes_dependents_snapshots_and_data(space):
     assert not os.path.lexists(path)
     assert driver.list_filesets(fs) == []
     driver.delete_fileset(fs, "sas1-sleepy-snake", force=True)  # retry after success: no-op
-    assert os.path.isdir(os.path.dirname(path))
+    # the create made the parent folder: it goes with the fileset once empty
+    assert not os.path.lexists(os.path.dirname(path))
+
+
+def test_delete_keeps_parent_folders_it_did_not_make(local):
+    driver, fs = local
+    parent = os.path.join(fs.mountpoint, "kept")
+    os.makedirs(parent)
+    driver.create_fileset(fs, "sas1-inside", os.path.join(parent, "inside"), "sas1")
+    driver.delete_fileset(fs, "sas1-inside")
+    assert os.listdir(parent) == []
 
 
 def test_delete_of_an_empty_fileset_needs_no_force(space):
@@ -184,10 +197,22 @@ def test_delete_of_an_empty_fileset_needs_no_force(space):
     assert not os.path.lexists(path) and driver.list_filesets(fs) == []
 
 
+def test_filesets_never_overlap(space):
+    driver, fs, path = space
+    with pytest.raises(StorageError, match="lies inside fileset sas1-sleepy-snake"):
+        driver.create_fileset(fs, "sas1-inner", os.path.join(path, "inner"), "sas1")
+    with pytest.raises(StorageError, match="would hold fileset sas1-sleepy-snake"):
+        driver.create_fileset(fs, "sas1-outer", os.path.dirname(path), "sas1")
+    assert [f.name for f in driver.list_filesets(fs)] == ["sas1-sleepy-snake"]
+
+
 def test_delete_refuses_to_take_another_independent_fileset_along(space):
     driver, fs, path = space
     inner = os.path.join(path, "inner")
-    driver.create_fileset(fs, "sas1-inner", inner, "sas1")
+    # one made by hand, around the service: its record names no parent
+    os.makedirs(inner)
+    with Root(fs.mountpoint) as root:
+        RecordStore(root).put(Record(name="sas1-inner", path=inner, pool="sas1"))
     with pytest.raises(StorageError, match="sas1-inner are linked inside it"):
         driver.delete_fileset(fs, "sas1-sleepy-snake", force=True)
     assert os.path.isdir(inner)
