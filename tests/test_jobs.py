@@ -77,6 +77,8 @@ def test_template_copies_files_modes_and_symlinks(env):
     ("relative/path", "absolute"),
     ("{mount}/no-such-model", "not a directory"),
     ("{mount}/../outside", "must lie inside"),
+    ("{mount}", "must not be, or hold, the mountpoint"),
+    ("{mount}/.pixstor", "the service's own folder"),
 ])
 def test_template_location_must_be_an_allowed_directory(env, location, why):
     srv, session, refs = env
@@ -85,6 +87,15 @@ def test_template_location_must_be_an_allowed_directory(env, location, why):
         headers=CJ)
     assert resp.status_code == 422
     assert why in error_of(resp)["details"]["template_location"]
+
+
+def test_template_location_must_not_hold_a_space(env):
+    srv, session, refs = env
+    active_space(env, "held")
+    resp = session.post(srv.url + "/templates/", json=cj_body(
+        name="around", type="filesystemtemplate", template_location=str(srv.mountpoint / "projects")), headers=CJ)
+    assert resp.status_code == 422
+    assert "must not hold space held" in error_of(resp)["details"]["template_location"]
 
 
 def test_template_type_is_checked_and_duplicates_are_409(env):

@@ -8,7 +8,7 @@ import logging
 import os
 
 from service import context
-from service.models import Template
+from service.models import Space, Template
 from service.storage import MARKER, StorageError
 from service.storage.confined import Root, below, inside, write_text_at
 from service.storage.tree import SERVICE_FOLDER, copy_into
@@ -43,6 +43,12 @@ def model_problem(location):
             return f"must not be, or hold, the mountpoint {mountpoint} (it would copy every space)"
         if inside(location, os.path.join(mountpoint, SERVICE_FOLDER)):
             return "must not lie inside the service's own folder"
+    # a model around a space would copy that project's data into every space made from it
+    candidates = Space.select(Space.name, Space.path).where(
+        (Space.path == location) | Space.path.startswith(location.rstrip("/") + "/"))
+    held = next((s for s in candidates if inside(s.path, location)), None)   # LIKE's _ is a wildcard
+    if held is not None:
+        return f"must not hold space {held.name} ({held.path})"
     return None
 
 
