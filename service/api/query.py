@@ -36,10 +36,13 @@ import uuid
 from typing import Any, Iterable
 
 import peewee
+import re2
 
 MAX_LENGTH = 32 * 1024  # characters per parameter; query strings are never legitimately longer
 MAX_DEPTH = 32  # nesting of and/or/not and $and/$or; keeps recursion (ours and peewee's) bounded
 MAX_PATTERN_LENGTH = 512
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.max_mem = 8 << 20     # a compiled pattern's memory is bounded too
 MAX_OFFSET = 2**62  # (page - 1) * max_results must fit a 64-bit OFFSET on every backend
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -282,9 +285,10 @@ def _regex(field, pattern: Any, options: Any, name: str) -> str:
     if options == "i":
         pattern = "(?i)" + pattern  # embedded flag understood by both Python's re and PostgreSQL
     try:
-        re.compile(pattern)
-    except (re.error, RecursionError, OverflowError) as error:
-        raise QueryError(f"where: invalid regular expression {_show(pattern)}: {error}") from None
+        _compiled(pattern)
+    except re2.error as error:
+        raise QueryError(f"where: invalid regular expression {_show(pattern)} (RE2 syntax, no "
+                         f"backreferences or lookaround): {error}") from None
     return pattern
 
 
@@ -683,8 +687,10 @@ def parse_paging(max_results, page, default: int = 25, cap: int = 1000) -> tuple
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern:
-    return re.compile(pattern)
+def _compiled(pattern: str):
+    # RE2 runs in time linear in the text: no pattern can stall the process (Python's re
+    # backtracks, so "(a+)+$" takes seconds on a few dozen characters).
+    return re2.compile(pattern, _RE2_OPTIONS)
 
 
 def _sqlite_regexp(pattern, value):
