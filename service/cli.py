@@ -7,9 +7,7 @@ import getpass
 import logging
 import os
 import secrets
-import signal
 import sys
-import threading
 
 from service import config, context, db
 
@@ -162,9 +160,7 @@ def _populate(settings):
 
 
 def cmd_serve(settings, args):
-    import waitress
-
-    from service import tasks
+    from service import server, tasks
     from service.api.app import make_app
     from service.tasks.runner import install_log_capture, start_sweeper
 
@@ -179,31 +175,13 @@ def cmd_serve(settings, args):
     consumer = None
     if not args.no_worker:
         install_log_capture()
-        consumer = tasks.consumer(settings.queue.workers, embedded=True)
+        consumer = tasks.consumer(settings.queue.workers, embedded=True, grace=settings.server.grace)
         consumer.start()
         start_sweeper(tasks.submit)
-    server = waitress.create_server(app, host=host, port=port, threads=settings.server.threads,
-                                    ident="pixstor-mgmt", clear_untrusted_proxy_headers=False)
-    stopping = threading.Event()
-
-    def stop(signum, frame):
-        if not stopping.is_set():
-            stopping.set()
-            server.close()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info("serving on http://%s:%s%s", host, server.effective_port,
-             "" if consumer else " (no worker: run `pixstor-mgmt worker`)")
-    try:
-        server.run()
-    except (OSError, ValueError):
-        if not stopping.is_set():
-            raise
-    finally:
-        if consumer:
-            consumer.stop(graceful=True)
-    log.info("stopped")
+    if not consumer:
+        log.info("no worker in this process: run `pixstor-mgmt worker`")
+    stopped = [lambda: consumer.stop(graceful=True)] if consumer else []
+    server.serve(app, host, port, settings.server.threads, settings.server.grace, stopped)
 
 
 class AccessLog:
@@ -231,7 +209,7 @@ def cmd_worker(settings, args):
     tasks.configure(settings)
     install_log_capture()
     start_sweeper(tasks.submit)
-    tasks.consumer(settings.queue.workers).run()
+    tasks.consumer(settings.queue.workers, grace=settings.server.grace).run()
 
 
 def _read_password(from_stdin):

@@ -24,6 +24,7 @@ SCHEMA = {
         "threads": (int, 8),
         "access_log": (bool, True),
         "state_dir": ("path", "var"),
+        "grace": (int, 30),
     },
     "database": {"url": (str, "sqlite:///var/pixstor.db")},
     "queue": {

@@ -88,8 +88,12 @@ class Server:
         self.admin_password = init.stdout.split("password ", 1)[1].split()[0]
         self.cli("user", "add", "operator1", "--role", "operator", "--password-stdin", input="operator-pass\n")
         self.cli("user", "add", "reader", "--role", "readonly", "--password-stdin", input="reader-pass\n")
+        return self.serve()
+
+    def serve(self):
+        """Start `serve` on the initialised state (again, after a stop)."""
         args = [CLI, "--config", str(self.config), "serve"] + ([] if self.worker else ["--no-worker"])
-        self.log_file = open(self.log_path, "w")
+        self.log_file = open(self.log_path, "a")
         self.process = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT)
         wait_for(self._up, timeout=20, what=f"server on {self.url} (log: {self.log_path})")
         return self

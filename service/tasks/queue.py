@@ -4,6 +4,7 @@ One Huey task runs every job by id; what a job does is looked up in the job
 row itself (service/tasks/runner.py), so the queue carries nothing but ids.
 """
 import logging
+import signal
 
 from huey import RedisHuey, SqliteHuey
 from huey.consumer import Consumer
@@ -33,16 +34,26 @@ def submit(job):
     _run_job(job.id)
 
 
-class _QuietConsumer(Consumer):
+class _Consumer(Consumer):
+    """SIGTERM (what `systemctl stop` sends) and SIGINT both stop gracefully: running jobs get
+    the grace period (shutdown_timeout) to finish; a second signal interrupts them. A job cut
+    off is found by the next worker's sweeper and run again (job bodies are retry-safe)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._signal_actions.update({signal.SIGTERM: (False, True), signal.SIGINT: (False, True)})
+
+
+class _QuietConsumer(_Consumer):
     """A consumer that leaves signal handling to its host process (serve)."""
 
     def _set_signal_handlers(self):
         pass
 
 
-def consumer(workers, embedded=False):
+def consumer(workers, embedded=False, grace=30):
     """A consumer that picks a job up within tens of milliseconds: the default
     backoff to 10 s between polls would leave jobs waiting seconds after a lull."""
-    cls = _QuietConsumer if embedded else Consumer
+    cls = _QuietConsumer if embedded else _Consumer
     return cls(_huey, workers=workers, periodic=False, initial_delay=0.01, backoff=1.15, max_delay=0.05,
-               worker_type="thread")
+               worker_type="thread", shutdown_timeout=grace)
