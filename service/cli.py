@@ -125,7 +125,9 @@ def cmd_init(settings, args):
     from service import tasks
     from service.models import User
 
-    os.makedirs(settings.server.state_dir, exist_ok=True)
+    os.makedirs(settings.server.state_dir, mode=db.PRIVATE_FOLDER, exist_ok=True)
+    for line in db.fix_modes(_private_paths(settings)):
+        print(f"fixed the mode of {line} (it holds secrets)")
     os.makedirs(settings.storage.template_store, exist_ok=True)
     if settings.storage.driver == "posix":   # the demo filesystem is a folder
         for fs in settings.storage.filesystems:
@@ -144,6 +146,14 @@ def cmd_init(settings, args):
                 out.write(password + "\n")
             print(f"created user admin with password {password} (also in {secret}, mode 0600)")
     print("initialised", settings.source or settings.base)
+
+
+def _private_paths(settings):
+    """The state folder and the files holding password and token hashes or the queue."""
+    files = [db.sqlite_path(settings.database.url), db.sqlite_path(settings.queue.url),
+             os.path.join(settings.server.state_dir, "admin-password")]
+    files = [f for f in files if f]
+    return [settings.server.state_dir] + [f + suffix for f in files for suffix in ("", "-wal", "-shm")]
 
 
 def cmd_populate(settings, args):

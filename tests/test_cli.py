@@ -31,6 +31,34 @@ def test_init_is_idempotent_and_prints_the_password_once(conf, tmp_path):
     assert (tmp_path / "mmfs1").is_dir() and (tmp_path / "var" / "templates").is_dir()
 
 
+def mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_secrets_are_private_from_their_first_creation(conf, tmp_path):
+    os.umask(0o022)   # what a default shell gives: would make new files 0644
+    assert run("--config", str(conf), "init").returncode == 0
+    var = tmp_path / "var"
+    assert mode(var) == 0o700
+    files = [var / name for name in ("pixstor.db", "queue.db", "admin-password")]
+    files += [var / f"{db}-{suffix}" for db in ("pixstor.db", "queue.db") for suffix in ("wal", "shm")
+              if (var / f"{db}-{suffix}").exists()]
+    assert files and {f.name: mode(f) for f in files} == {f.name: 0o600 for f in files}
+
+
+def test_init_fixes_loose_modes_and_says_so(conf, tmp_path):
+    assert run("--config", str(conf), "init").returncode == 0
+    var = tmp_path / "var"
+    os.chmod(var, 0o755)
+    os.chmod(var / "pixstor.db", 0o644)
+    again = run("--config", str(conf), "init")
+    assert again.returncode == 0, again.stderr
+    assert f"fixed the mode of {var}: 0755 -> 0700" in again.stdout
+    assert f"fixed the mode of {var / 'pixstor.db'}: 0644 -> 0600" in again.stdout
+    assert mode(var) == 0o700 and mode(var / "pixstor.db") == 0o600
+    assert "fixed" not in run("--config", str(conf), "init").stdout
+
+
 def test_user_commands(conf):
     assert run("--config", str(conf), "init").returncode == 0
     added = run("--config", str(conf), "user", "add", "ops", "--role", "operator", "--password-stdin",

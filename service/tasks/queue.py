@@ -9,6 +9,8 @@ import signal
 from huey import RedisHuey, SqliteHuey
 from huey.consumer import Consumer
 
+from service.db import private_file
+
 log = logging.getLogger(__name__)
 _huey = None
 _run_job = None
@@ -22,6 +24,7 @@ def configure(settings):
 
     scheme, _, rest = settings.queue.url.partition("://")
     if scheme == "sqlite":
+        private_file(rest[1:])
         _huey = SqliteHuey("pixstor", filename=rest[1:], results=False, utc=True)
     else:
         # blocking: the worker waits on the Redis list instead of polling it
