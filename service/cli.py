@@ -181,7 +181,7 @@ def cmd_serve(settings, args):
     tasks.configure(settings)
     app = make_app(settings)
     if settings.server.access_log:
-        app = AccessLog(app)
+        app = AccessLog(app, settings.server.trusted_proxies)
     consumer = None
     if not args.no_worker:
         install_log_capture()
@@ -195,17 +195,21 @@ def cmd_serve(settings, args):
 
 
 class AccessLog:
-    """One line per request on stderr: METHOD path?query status."""
+    """One line per request on stderr: client METHOD path?query status."""
 
-    def __init__(self, app):
+    def __init__(self, app, trusted_proxies):
+        from service.api.proxies import networks
         self.app = app
+        self.trusted = networks(trusted_proxies)
         self.log = logging.getLogger("service.access")
 
     def __call__(self, environ, start_response):
+        from service.api.proxies import view
+
         def logging_start_response(status, headers, exc_info=None):
             query = environ.get("QUERY_STRING")
-            self.log.info("%s %s%s %s", environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
-                          "?" + query if query else "", status.split()[0])
+            self.log.info("%s %s %s%s %s", view(environ, self.trusted)[2], environ["REQUEST_METHOD"],
+                          environ.get("PATH_INFO", ""), "?" + query if query else "", status.split()[0])
             return start_response(status, headers, exc_info)
         return self.app(environ, logging_start_response)
 

@@ -25,6 +25,7 @@ SCHEMA = {
         "access_log": (bool, True),
         "state_dir": ("path", "var"),
         "grace": (int, 30),
+        "trusted_proxies": (list, []),
     },
     "database": {"url": (str, "sqlite:///var/pixstor.db")},
     "queue": {
@@ -85,6 +86,11 @@ def load(path=None, environ=None):
     for name, schemes in URL_SCHEMES.items():
         section, key = name.split(".")
         sections[section][key] = _resolve_url(name, sections[section][key], schemes, base)
+    try:
+        from service.api.proxies import networks
+        networks(sections["server"]["trusted_proxies"])
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"config: server.trusted_proxies: {exc}") from None
     if sections["storage"]["driver"] not in DRIVERS:
         raise ConfigError(f"config: storage.driver must be one of {', '.join(DRIVERS)}, got {sections['storage']['driver']!r}")
     settings = SimpleNamespace(**{s: SimpleNamespace(**v) for s, v in sections.items()})

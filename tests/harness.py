@@ -1,6 +1,7 @@
 """A real pixstor-mgmt: config in a temp dir, `init`, users, `serve` as a process
 on a free port, torn down afterwards.  Shared by the service and end-to-end tests."""
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -34,7 +35,8 @@ def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
-def write_config(folder, port, driver="posix", mountpoint="mmfs1", database=None, queue=None, extra=""):
+def write_config(folder, port, driver="posix", mountpoint="mmfs1", database=None, queue=None, extra="",
+                 trusted_proxies=()):
     folder = Path(folder)
     config = folder / "pixstor.toml"
     config.write_text(f"""
@@ -42,6 +44,7 @@ def write_config(folder, port, driver="posix", mountpoint="mmfs1", database=None
 host = "127.0.0.1"
 port = {port}
 state_dir = "var"
+trusted_proxies = {json.dumps(list(trusted_proxies))}
 [database]
 url = "{database or 'sqlite:///var/pixstor.db'}"
 [queue]
@@ -66,11 +69,12 @@ class Server:
     """`pixstor-mgmt serve` as a child process."""
 
     def __init__(self, folder, driver="posix", mountpoint="mmfs1", database=None, queue=None, worker=True,
-                 extra=""):
+                 extra="", trusted_proxies=()):
         self.folder = Path(folder)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.config = write_config(self.folder, self.port, driver, mountpoint, database, queue, extra)
+        self.config = write_config(self.folder, self.port, driver, mountpoint, database, queue, extra,
+                                   trusted_proxies)
         self.mountpoint = (self.folder / mountpoint).resolve()
         self.worker = worker
         self.process = None

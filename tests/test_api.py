@@ -325,3 +325,12 @@ def test_expired_token_is_401(shared_server):
     resp = requests.get(shared_server.url + "/spaces/", auth=(token, ""))
     assert resp.status_code == 401 and "expired" in resp.json()["collection"]["error"]["message"]
     assert resp.headers["WWW-Authenticate"]
+
+
+def test_forwarded_headers_of_a_direct_client_are_ignored(api):
+    srv, session = api
+    headers = dict(CJ, **{"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"})
+    resp = session.post(srv.url + "/templates/", headers=headers, json=cj_body(
+        name="fwd", type="filesystemtemplate", template_location=str(srv.folder / "models")))
+    assert resp.status_code == 202, resp.text
+    assert resp.headers["Location"].startswith(f"{srv.url}/templates/")   # not https://evil.example

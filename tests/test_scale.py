@@ -80,7 +80,7 @@ def nginx_front(folder, upstreams):
 def test_cluster_behind_nginx(tmp_path, postgres, redis_url):
     require(NGINX, "nginx is not installed (make test installs it with apt as root)")
     urllib3.disable_warnings()
-    srv = Server(tmp_path, database=postgres, queue=redis_url)
+    srv = Server(tmp_path, database=postgres, queue=redis_url, trusted_proxies=["127.0.0.1"])
     srv.start()     # init on PostgreSQL, then one process serving; more below
     processes = []
     log = open(tmp_path / "cluster.log", "w")

@@ -9,7 +9,7 @@ import bottle
 import peewee
 
 from service import tasks
-from service.api import auth, query
+from service.api import auth, proxies, query
 from service.api.cj import (MEDIA_TYPE, ApiError, collection_document, error_document, item_document,
                             paging_links, read_write_body)
 from service.api.registry import VIEWS
@@ -22,6 +22,7 @@ BUSY = ("NEW", "PENDING", "INPROGRESS")
 
 def make_app(settings):
     app = bottle.Bottle(catchall=False)
+    app.config["pixstor.proxies"] = proxies.networks(settings.server.trusted_proxies)
 
     def endpoint(handler):
         """Request id, database connection, and C+J errors around a handler."""
@@ -325,11 +326,9 @@ def _check_etag(view, obj):
 
 
 def _base_url():
-    """Absolute base for Location, as the client sees it through a proxy."""
-    proto = (bottle.request.get_header("X-Forwarded-Proto") or "").split(",")[0].strip()
-    host = (bottle.request.get_header("X-Forwarded-Host") or "").split(",")[0].strip()
-    parts = bottle.request.urlparts
-    return f"{proto or parts.scheme}://{host or parts.netloc}"
+    """Absolute base for Location, as the client sees it (through a trusted proxy)."""
+    scheme, host, _ = proxies.view(bottle.request.environ, bottle.request.app.config["pixstor.proxies"])
+    return f"{scheme}://{host}"
 
 
 def _cj(document):
