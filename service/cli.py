@@ -204,10 +204,11 @@ class AccessLog:
         self.log = logging.getLogger("service.access")
 
     def __call__(self, environ, start_response):
+        from service.api.app import redacted
         from service.api.proxies import view
 
         def logging_start_response(status, headers, exc_info=None):
-            query = environ.get("QUERY_STRING")
+            query = redacted(environ.get("QUERY_STRING", ""))
             self.log.info("%s %s %s%s %s", view(environ, self.trusted)[2], environ["REQUEST_METHOD"],
                           environ.get("PATH_INFO", ""), "?" + query if query else "", status.split()[0])
             return start_response(status, headers, exc_info)
@@ -320,20 +321,15 @@ def cmd_usage(settings, args):
 
 def cmd_job_rerun(settings, args):
     from service import tasks
-    from service.models import BY_COLLECTION, Job
+    from service.models import Job
+    from service.tasks.runner import rerun
     _open(settings)
     tasks.configure(settings)
     with db.database.connection_context():
-        job = Job.get_or_none(Job.id == args.job_id)
-        if job is None:
-            raise Failure(f"no job {args.job_id}")
-        if job.status == "COMPLETED":
-            raise Failure(f"job {job.id} has completed; nothing to run again")
-        model = BY_COLLECTION[job.resource_type]
-        with db.database.atomic():
-            Job.update(status="PENDING", started=None, finished=None, message=None).where(
-                Job.id == job.id).execute()
-            model.update(status="PENDING", status_message=None).where(model.id == job.resource_id).execute()
+        refused = rerun(args.job_id)
+        if refused:
+            raise Failure(refused)
+        job = Job.get_by_id(args.job_id)
         tasks.submit(job)
     print(f"queued job {job.id} ({job.action} /{job.resource_type}/{job.resource_id}) again")
 

@@ -31,8 +31,17 @@ SCHEMA = {
     "queue": {
         "url": (str, "sqlite:///var/queue.db"),
         "workers": (int, 2),
+        "heartbeat": (int, 10),       # seconds between a running job's heartbeats
+        "stale_after": (int, 60),     # silence (by the database's clock) after which a job is run again
     },
-    "auth": {"token_ttl": (int, 86400)},
+    "auth": {
+        "token_ttl": (int, 86400),
+        "login_failures": (int, 5),                 # failed logins of one user name before a lockout
+        "login_failures_per_address": (int, 50),    # ... and from one client address
+        "login_window": (int, 900),                 # seconds over which failures are counted
+        "lockout": (int, 60),                       # seconds a locked user name or address waits
+        "hash_concurrency": (int, 2),               # password hashes computed at once per process
+    },
     "storage": {
         "driver": (str, "posix"),
         "template_store": ("path", "var/templates"),
@@ -83,6 +92,7 @@ def load(path=None, environ=None):
             values[key] = _check(name, kind, value, base)
         sections[section] = values
     _check_storage(sections["storage"], base, environ)
+    _check_liveness(sections["queue"])
     for name, schemes in URL_SCHEMES.items():
         section, key = name.split(".")
         sections[section][key] = _resolve_url(name, sections[section][key], schemes, base)
@@ -169,6 +179,15 @@ def _check_storage(storage, base, environ):
     if unknown:
         raise ConfigError(f"config: unknown key storage.gpfs.{sorted(unknown)[0]}")
     storage["gpfs"] = SimpleNamespace(**gpfs)
+
+
+def _check_liveness(queue):
+    if queue["heartbeat"] < 1:
+        raise ConfigError(f"config: queue.heartbeat: must be at least 1 second, got {queue['heartbeat']}")
+    if queue["stale_after"] < 2 * queue["heartbeat"]:
+        raise ConfigError(f"config: queue.stale_after: must be at least twice queue.heartbeat "
+                          f"({2 * queue['heartbeat']}), got {queue['stale_after']}: a job would be taken "
+                          "for dead between two heartbeats")
 
 
 def _resolve_url(name, url, schemes, base):

@@ -9,7 +9,7 @@ import uuid
 
 import peewee
 
-from service.fields import (NAME, BigIntegerField, CharField, DateTimeField, ForeignKeyField,
+from service.fields import (NAME, BigIntegerField, CharField, DateTimeField, ForeignKeyField, IntegerField,
                             ManyToManyField, TextField, matches, one_of, positive)
 
 database = peewee.DatabaseProxy()
@@ -147,6 +147,9 @@ class Job(BaseModel):
     started = DateTimeField(null=True, help_text="when the job started", read_only=True)
     finished = DateTimeField(null=True, help_text="when the job finished", read_only=True)
     heartbeat = DateTimeField(null=True, help_text="when the running job last reported", read_only=True)
+    # the fencing token: each run that takes the job adds one, and writes only while it is the last
+    attempt = IntegerField(default=0, constraints=[peewee.SQL("DEFAULT 0")], read_only=True,
+                           help_text="how many runs have taken the job; the last one alone may write")
     message = TextField(null=True, help_text="one-line outcome of the job", read_only=True)
     params = TextField(null=True, hidden=True)   # JSON: what the job was asked (e.g. force)
     stdout = TextField(default="", hidden=True)
@@ -171,7 +174,16 @@ class Token(BaseModel):
     expires = DateTimeField(index=True)
 
 
+class LoginFailure(BaseModel):
+    """Failed logins of one key ("user:NAME" or "address:IP") in the current window; kept in
+    the database so that throttling holds across API processes."""
+    key = CharField(unique=True, max_length=300)
+    failures = IntegerField(default=0)
+    first = DateTimeField(default=now)            # start of the counting window
+    locked_until = DateTimeField(null=True)
+
+
 RESOURCES = [Exposer, Datastore, Profile, Template, Space, Snapshot, Job]
 TABLES = [Exposer, Datastore, Profile, Template, Space, SpaceTemplate, SpaceExposer, Snapshot, Job,
-          User, Token]
+          User, Token, LoginFailure]
 BY_COLLECTION = {m._meta.collection: m for m in RESOURCES}

@@ -69,7 +69,7 @@ class Server:
     """`pixstor-mgmt serve` as a child process."""
 
     def __init__(self, folder, driver="posix", mountpoint="mmfs1", database=None, queue=None, worker=True,
-                 extra="", trusted_proxies=()):
+                 extra="", trusted_proxies=(), env=None):
         self.folder = Path(folder)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -77,12 +77,13 @@ class Server:
                                    trusted_proxies)
         self.mountpoint = (self.folder / mountpoint).resolve()
         self.worker = worker
+        self.env = dict(os.environ, **(env or {}))   # PIXSTOR_* overrides for every process
         self.process = None
         self.log_path = self.folder / "server.log"
 
     def cli(self, *args, input=None, check=True):
         result = subprocess.run([CLI, "--config", str(self.config), *args], input=input, text=True,
-                                capture_output=True, timeout=120)
+                                capture_output=True, timeout=120, env=self.env)
         if check and result.returncode != 0:
             raise AssertionError(f"pixstor-mgmt {' '.join(args)} exited {result.returncode}: {result.stderr}")
         return result
@@ -98,7 +99,7 @@ class Server:
         """Start `serve` on the initialised state (again, after a stop)."""
         args = [CLI, "--config", str(self.config), "serve"] + ([] if self.worker else ["--no-worker"])
         self.log_file = open(self.log_path, "a")
-        self.process = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(args, stdout=self.log_file, stderr=subprocess.STDOUT, env=self.env)
         wait_for(self._up, timeout=20, what=f"server on {self.url} (log: {self.log_path})")
         return self
 
@@ -128,7 +129,7 @@ class Server:
     def standalone_worker(self):
         """`pixstor-mgmt worker` as its own process, for a server started with worker=False."""
         worker = subprocess.Popen([CLI, "--config", str(self.config), "worker"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+                                  stderr=subprocess.DEVNULL, env=self.env)
         try:
             yield worker
         finally:

@@ -9,7 +9,7 @@ import bottle
 import peewee
 
 from service import tasks
-from service.api import auth, proxies, query
+from service.api import auth, logins, proxies, query
 from service.api.cj import (MEDIA_TYPE, ApiError, collection_document, error_document, item_document,
                             paging_links, read_write_body)
 from service.api.registry import VIEWS
@@ -18,17 +18,33 @@ from service.tasks.runner import one_line
 
 log = logging.getLogger("service.api")
 BUSY = ("NEW", "PENDING", "INPROGRESS")
+SECRET_PARAMETERS = frozenset({"password", "access_token", "token", "client_secret"})
+
+
+def redacted(query_string):
+    """A query string fit for a log: the values of credential parameters replaced."""
+    parts = []
+    for part in query_string.split("&"):
+        name, sep, _ = part.partition("=")
+        parts.append(f"{name}=***" if sep and unquote_plus(name) in SECRET_PARAMETERS else part)
+    return "&".join(parts)
 
 
 def make_app(settings):
     app = bottle.Bottle(catchall=False)
     app.config["pixstor.proxies"] = proxies.networks(settings.server.trusted_proxies)
+    logins.configure(settings.auth.hash_concurrency)
 
     def endpoint(handler):
         """Request id, database connection, and C+J errors around a handler."""
         def wrapper(*args, **kwargs):
             request_id = bottle.request.get_header("X-Request-Id") or uuid.uuid4().hex
             bottle.response.set_header("X-Request-Id", request_id)
+            secrets_in_url = SECRET_PARAMETERS & set(bottle.request.query.keys())
+            if secrets_in_url:
+                return _error(400, f"credentials ({', '.join(sorted(secrets_in_url))}) must not be sent in "
+                                   "the URL, where proxies and logs keep them: send them in the request body "
+                                   "or the Authorization header")
             try:
                 with database.connection_context():
                     return handler(*args, **kwargs)
@@ -42,14 +58,24 @@ def make_app(settings):
                 return _error(500, f"internal error; quote request id {request_id} to the administrator")
         return wrapper
 
-    @app.post("/oauth2/token")
-    @endpoint
-    def token():
-        status, body = auth.token_endpoint(bottle.request.forms, settings.auth.token_ttl)
+    def oauth_answer(status, body, headers=None):
         bottle.response.status = status
         bottle.response.content_type = "application/json"
         bottle.response.set_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            bottle.response.set_header(name, value)
         return json.dumps(body)
+
+    @app.post("/oauth2/token")
+    @endpoint
+    def token():
+        address = proxies.view(bottle.request.environ, app.config["pixstor.proxies"])[2]
+        return oauth_answer(*auth.token_endpoint(bottle.request.forms, settings.auth, address))
+
+    @app.post("/oauth2/revoke")
+    @endpoint
+    def revoke():
+        return oauth_answer(*auth.revoke_endpoint(bottle.request.forms))
 
     @app.route("/", ["GET", "HEAD", "OPTIONS"])
     @endpoint

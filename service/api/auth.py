@@ -8,9 +8,7 @@ import datetime
 import hashlib
 import secrets
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
+from service.api import logins
 from service.api.cj import ApiError
 from service.models import Token, User, now
 
@@ -23,18 +21,7 @@ ROLES = {
     "readonly": {"*": READ},
 }
 REALM = 'Basic realm="pixstor-mgmt", Bearer realm="pixstor-mgmt"'
-_hasher = PasswordHasher()
-
-
-def hash_password(password):
-    return _hasher.hash(password)
-
-
-def check_password(user, password):
-    try:
-        return _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+hash_password = logins.hash_password
 
 
 def _digest(token):
@@ -78,19 +65,38 @@ def allowed(role, collection, methods):
     return [m for m in METHOD_ORDER if m in methods and m in granted]
 
 
-def token_endpoint(form, ttl):
-    """RFC 6749 password grant: (status, JSON body)."""
+def token_endpoint(form, auth, address):
+    """RFC 6749 password grant: (status, JSON body, headers). Failed logins are throttled per
+    user name and per client address (429 with Retry-After)."""
     grant = form.get("grant_type")
     if not grant:
-        return 400, {"error": "invalid_request", "error_description": "grant_type is required"}
+        return 400, {"error": "invalid_request", "error_description": "grant_type is required"}, {}
     if grant != "password":
         return 400, {"error": "unsupported_grant_type",
-                     "error_description": f"grant_type {grant!r} is not supported; use password"}
+                     "error_description": f"grant_type {grant!r} is not supported; use password"}, {}
     username, password = form.get("username"), form.get("password")
     if not username or password is None:
-        return 400, {"error": "invalid_request", "error_description": "username and password are required"}
-    user = User.get_or_none(User.name == username)
-    if user is None or not check_password(user, password):
-        return 400, {"error": "invalid_grant", "error_description": "bad username or password"}
-    token = issue_token(user, ttl)
-    return 200, {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
+        return 400, {"error": "invalid_request", "error_description": "username and password are required"}, {}
+    limits = list(zip(logins.keys(username, address), (auth.login_failures, auth.login_failures_per_address)))
+    try:
+        logins.check(limits)
+        user = User.get_or_none(User.name == username)
+        if not logins.verify(user.password_hash if user else None, password):
+            logins.failed(limits, auth.login_window, auth.lockout)
+            return 400, {"error": "invalid_grant", "error_description": "bad username or password"}, {}
+    except logins.Throttled as exc:
+        return 429, {"error": "invalid_request", "error_description": str(exc)}, {"Retry-After": str(exc.retry_after)}
+    except logins.Busy as exc:
+        return 503, {"error": "temporarily_unavailable", "error_description": f"{exc}; try again"}, {"Retry-After": "1"}
+    logins.succeeded(username)
+    token = issue_token(user, auth.token_ttl)
+    return 200, {"access_token": token, "token_type": "Bearer", "expires_in": auth.token_ttl}, {}
+
+
+def revoke_endpoint(form):
+    """RFC 7009: the token given ends now. Unknown tokens are fine (200 all the same)."""
+    token = form.get("token")
+    if not token:
+        return 400, {"error": "invalid_request", "error_description": "token is required"}
+    Token.delete().where(Token.token_hash == _digest(token)).execute()
+    return 200, {}
