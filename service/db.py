@@ -1,4 +1,6 @@
-"""Opening the one database (SQLite by default, PostgreSQL for scale)."""
+"""Opening the one database (SQLite by default, PostgreSQL for scale), its clock and its locks."""
+import hashlib
+import logging
 import os
 import stat
 from urllib.parse import unquote, urlparse
@@ -7,7 +9,7 @@ import peewee
 
 from service.models import TABLES, database
 
-
+log = logging.getLogger(__name__)
 PRIVATE_FOLDER, PRIVATE_FILE = 0o700, 0o600
 
 
@@ -71,3 +73,57 @@ def open_database(url):
 def create_tables():
     with database.connection_context():
         database.create_tables(TABLES, safe=True)
+        add_missing_columns()
+
+
+def add_missing_columns():
+    """Add the columns a database made by an older version lacks (e.g. job.attempt).
+
+    A stopgap until versioned migrations: only new columns, each nullable or with a default,
+    added with playhouse.migrate. Two processes starting at once may race; the loser finds
+    the column there."""
+    from playhouse.migrate import SchemaMigrator, migrate
+    for model in TABLES:
+        table = model._meta.table_name
+        present = {column.name for column in database.get_columns(table)}
+        for field in model._meta.sorted_fields:
+            if field.column_name in present:
+                continue
+            log.warning("adding the missing column %s.%s", table, field.column_name)
+            migrator = SchemaMigrator.from_database(database.obj)
+            # a column with a database default is added NOT NULL in one step, so that rows
+            # an older process inserts meanwhile get the default too
+            in_one_step = any("DEFAULT" in getattr(c, "sql", "") for c in field.constraints or ())
+            try:
+                with database.atomic():
+                    migrate(migrator.add_column(table, field.column_name, field, allow_not_null=in_one_step))
+            except peewee.DatabaseError:
+                if field.column_name not in {c.name for c in database.get_columns(table)}:
+                    raise
+
+
+def clock(seconds=0):
+    """The database's current time in UTC, whole seconds, plus `seconds`, as an SQL expression.
+
+    Job liveness is judged by this one clock, never by a worker's: every heartbeat stores it and
+    every sweep compares against it. On PostgreSQL it is the server's clock; SQLite, which all
+    processes share on one host, reads that host's clock. Both give naive UTC in the format
+    peewee stores datetimes in, so stored values and this expression compare correctly."""
+    seconds = int(seconds)
+    if isinstance(database.obj, peewee.PostgresqlDatabase):
+        return peewee.SQL(f"(date_trunc('second', CURRENT_TIMESTAMP AT TIME ZONE 'UTC') "
+                          f"+ INTERVAL '{seconds} seconds')")
+    return peewee.fn.datetime("now", f"{seconds:+d} seconds")
+
+
+def lock(name):
+    """Serialise, until the end of the current transaction, every transaction that locks `name`.
+
+    PostgreSQL: a transaction-level advisory lock on a stable 64-bit hash of the name.
+    SQLite: nothing to do — the connection begins transactions IMMEDIATE, so a transaction
+    holds the database's one write lock from its BEGIN and writers already run one at a time."""
+    if database.transaction_depth() == 0:
+        raise RuntimeError(f"lock({name!r}) outside a transaction would hold nothing")
+    if isinstance(database.obj, peewee.PostgresqlDatabase):
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (key,))

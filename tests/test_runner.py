@@ -1,13 +1,16 @@
 """The job runner in-process on a real SQLite database: status transitions and
 where a job's prints and logging end up."""
+import datetime
 import logging
 import sys
+import threading
 
 import pytest
 
 from service import db
 from service.models import Job, Template, database
 from service.tasks import runner
+from tests.harness import wait_for
 
 
 @pytest.fixture
@@ -21,6 +24,11 @@ def job_db(tmp_path, monkeypatch):
         job = Job.create(action="create", resource_type="templates", resource_id=template.id)
     yield handlers, template, job
     database.close()
+
+
+@pytest.fixture
+def fast_beats(monkeypatch):
+    monkeypatch.setattr(runner, "HEARTBEAT", 0.05)
 
 
 def test_prints_go_to_stdout_and_logging_to_stderr(job_db):
@@ -77,14 +85,9 @@ def test_a_delete_of_what_is_gone_completes(job_db):
         assert Job.get_by_id(gone.id).status == "COMPLETED"
 
 
-def test_running_jobs_beat_and_stale_ones_are_queued_again(job_db, monkeypatch):
-    import datetime
-    import threading
-
+def test_running_jobs_beat_and_stale_ones_are_queued_again(job_db, fast_beats):
     from service.models import now
-    from tests.harness import wait_for
     handlers, template, job = job_db
-    monkeypatch.setattr(runner, "HEARTBEAT", 0.05)
     release = threading.Event()
 
     def body(item, params):
@@ -100,7 +103,12 @@ def test_running_jobs_beat_and_stale_ones_are_queued_again(job_db, monkeypatch):
                 return row.status == "INPROGRESS" and row.heartbeat and row.heartbeat > row.started
         # the heartbeat column has whole seconds: wait for one beat in a later second
         wait_for(beats, timeout=5, what="a heartbeat after the start")
-        # a live job is left alone
+        # the heartbeat is the database's time (UTC), whatever this process's clock says
+        with database.connection_context():
+            database_now = datetime.datetime.fromisoformat(
+                database.execute_sql("SELECT CURRENT_TIMESTAMP").fetchone()[0])
+            assert abs((Job.get_by_id(job.id).heartbeat - database_now).total_seconds()) <= 2
+        # a live job is left alone: the sweeper compares with the database's time too
         assert runner.requeue_stale(lambda j: None) == []
     finally:
         release.set()
@@ -114,3 +122,162 @@ def test_running_jobs_beat_and_stale_ones_are_queued_again(job_db, monkeypatch):
     assert runner.requeue_stale(queued.append) == []     # taken once only
     with database.connection_context():
         assert Job.get_by_id(lost.id).status == "PENDING"
+
+
+# One fenced run per job -------------------------------------------------------------
+
+def _job(job_id):
+    with database.connection_context():
+        return Job.get_by_id(job_id)
+
+
+def test_a_run_takes_its_job_with_the_next_attempt_and_a_live_one_is_left_alone(job_db):
+    handlers, template, job = job_db
+    attempts = []
+
+    def body(item, params):
+        attempts.append(_job(job.id).attempt)
+        runner.execute(job.id)      # the same job delivered again while this run holds it: nothing
+    handlers[("templates", "create")] = body
+    runner.execute(job.id)
+    assert attempts == [1]
+    done = _job(job.id)
+    assert (done.status, done.attempt) == ("COMPLETED", 1)
+    assert done.stderr.count(f"job {job.id}: create") == 1 and "(run 1)" in done.stderr
+
+
+def test_a_superseded_run_writes_nothing(job_db):
+    """A newer run takes the job while this one works: this one's status, item and logs are refused."""
+    handlers, template, job = job_db
+    seen = []
+
+    def body(item, params):
+        runner.check_fence()    # still ours
+        # what the sweeper and a second worker do while this run is taken for dead
+        Job.update(status="INPROGRESS", attempt=Job.attempt + 1, message="run 2 owns me").where(
+            Job.id == job.id).execute()
+        try:
+            runner.check_fence()
+        except runner.Superseded as exc:
+            seen.append(str(exc))
+            raise
+    handlers[("templates", "create")] = body
+    runner.execute(job.id)
+    assert seen == [f"job {job.id}: run 1 was superseded by a newer run"]
+    after = _job(job.id)
+    assert (after.status, after.attempt, after.message, after.stdout, after.stderr, after.finished) == (
+        "INPROGRESS", 2, "run 2 owns me", "", "", None)
+    with database.connection_context():
+        assert Template.get_by_id(template.id).status == "INPROGRESS"
+
+
+def test_a_run_that_finishes_after_losing_its_job_writes_nothing(job_db):
+    """Even without a check in the body, the final writes are conditioned on the run's attempt."""
+    handlers, template, job = job_db
+
+    def body(item, params):
+        Job.update(status="COMPLETED", attempt=Job.attempt + 1, message="done by run 2").where(
+            Job.id == job.id).execute()
+        raise OSError("disk full")      # this run's failure must not overwrite run 2's success
+    handlers[("templates", "create")] = body
+    runner.execute(job.id)
+    after = _job(job.id)
+    assert (after.status, after.attempt, after.message) == ("COMPLETED", 2, "done by run 2")
+    with database.connection_context():
+        assert Template.get_by_id(template.id).status == "INPROGRESS"
+
+
+def test_the_heartbeat_finds_the_job_taken_and_fenced_stops_the_run(job_db, fast_beats):
+    handlers, template, job = job_db
+    outcome = []
+
+    def body(item, params):
+        runner.fenced()     # the cheap check: nothing known yet
+        Job.update(attempt=Job.attempt + 1).where(Job.id == job.id).execute()
+        try:
+            wait_for(lambda: runner._current.run.lost.is_set(), timeout=5, what="the heartbeat to notice")
+            runner.fenced()
+        except runner.Superseded:
+            outcome.append("stopped")
+            raise
+    handlers[("templates", "create")] = body
+    runner.execute(job.id)
+    assert outcome == ["stopped"]
+    after = _job(job.id)
+    assert (after.status, after.attempt, after.finished) == ("INPROGRESS", 2, None)
+    assert runner._current.run is None      # nothing left behind for the thread's next job
+
+
+def test_rerun_refuses_a_live_job_and_takes_a_failed_one(job_db):
+    handlers, template, job = job_db
+    with database.connection_context():
+        Job.update(status="INPROGRESS", attempt=1, heartbeat=runner.clock()).where(Job.id == job.id).execute()
+        assert "is running" in runner.rerun(job.id)
+        Job.update(status="ERRORED").where(Job.id == job.id).execute()
+        assert runner.rerun(job.id) is None
+        assert (Job.get_by_id(job.id).status, Template.get_by_id(template.id).status) == ("PENDING", "PENDING")
+        Job.update(status="COMPLETED").where(Job.id == job.id).execute()
+        assert "has completed" in runner.rerun(job.id)
+
+
+# The database: transactions, clock, missing columns ------------------------------------
+
+def test_sqlite_transactions_begin_immediate(job_db):
+    """The outermost atomic() takes SQLite's write lock at BEGIN: writers run one at a time,
+    so a check and the insert after it, in one transaction, cannot interleave with another's."""
+    statements = []
+    with database.connection_context():
+        database.connection().set_trace_callback(statements.append)
+        with database.atomic():
+            with database.atomic():
+                Job.select().count()
+        database.connection().set_trace_callback(None)
+    assert statements[0] == "BEGIN IMMEDIATE" and statements[-1] == "COMMIT"
+
+
+OLD_JOB_TABLE = ('CREATE TABLE job (id VARCHAR(36) PRIMARY KEY, status VARCHAR(255) NOT NULL, action VARCHAR(255) '
+                 'NOT NULL, resource_type VARCHAR(255) NOT NULL, resource_id VARCHAR(255) NOT NULL, created {ts} '
+                 'NOT NULL, started {ts}, finished {ts}, heartbeat {ts}, message TEXT, params TEXT, stdout TEXT '
+                 'NOT NULL, stderr TEXT NOT NULL)')
+
+
+def _old_database_gains_attempt(ts):
+    database.execute_sql(OLD_JOB_TABLE.format(ts=ts))
+    database.execute_sql("INSERT INTO job VALUES ('j1', 'COMPLETED', 'create', 'spaces', 's1', "
+                         "'2026-01-01 00:00:00', NULL, NULL, NULL, NULL, NULL, '', '')")
+    db.create_tables()
+    db.create_tables()      # again: nothing more to add
+    with database.connection_context():
+        assert "attempt" in [c.name for c in database.get_columns("job")]
+        assert Job.get_by_id("j1").attempt == 0
+        # an older process that does not know the column still inserts jobs
+        database.execute_sql("INSERT INTO job (id, status, action, resource_type, resource_id, created, stdout, "
+                             "stderr) VALUES ('j2', 'PENDING', 'create', 'spaces', 's2', '2026-01-01 00:00:00', "
+                             "'', '')")
+        assert Job.get_by_id("j2").attempt == 0
+
+
+def test_a_database_without_job_attempt_gains_it_sqlite(tmp_path):
+    db.open_database(f"sqlite:///{tmp_path}/old.db")
+    try:
+        _old_database_gains_attempt("DATETIME")
+    finally:
+        database.close()
+
+
+def test_a_database_without_job_attempt_gains_it_postgresql():
+    from tests.harness import postgres_database, require
+    url, drop = postgres_database()
+    require(url, drop)
+    try:
+        db.open_database(url)
+        _old_database_gains_attempt("TIMESTAMP")
+        with database.connection_context():
+            # the clock is UTC, whole seconds, whatever the session's time zone
+            database.execute_sql("SET TIME ZONE 'America/New_York'")
+            utc = database.execute_sql("SELECT CURRENT_TIMESTAMP AT TIME ZONE 'UTC'").fetchone()[0]
+            value = Job.select(db.clock(-60).alias("c")).where(Job.id == "j1").scalar()
+            assert value.microsecond == 0 and 59 <= (utc - value).total_seconds() <= 62
+    finally:
+        database.close()
+        drop()

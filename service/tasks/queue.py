@@ -30,6 +30,7 @@ def configure(settings):
         # blocking: the worker waits on the Redis list instead of polling it
         _huey = RedisHuey("pixstor", url=settings.queue.url, results=False, utc=True, blocking=True)
     _run_job = _huey.task(name="pixstor.run_job")(runner.execute)
+    runner.configure(settings.queue.heartbeat, settings.queue.stale_after)
     return _huey
 
 

@@ -2,9 +2,29 @@
 
 Python logging during a job goes to the job's stderr log, print() to its
 stdout log; both are kept in the database so any API process can serve them.
+
+One fenced run per job
+----------------------
+A run takes its job with one conditional UPDATE (PENDING, or INPROGRESS but silent for
+STALE seconds, becomes INPROGRESS with `attempt` one higher) and remembers that attempt
+number: its fencing token. Every later write of the run — heartbeats, the item's status,
+the job's final status, message and logs — is conditioned on the job still being INPROGRESS
+with that attempt, so a run presumed dead (paused, partitioned, on a host whose clock is
+wrong) can never write after a newer run took over. Liveness is judged by the database's
+clock (service.db.clock), never by a worker's own: heartbeats store it, sweeps compare to it.
+
+Job bodies (service/tasks/*) cooperate between storage steps:
+
+- ``check_fence()`` asks the database whether this thread's run still holds its job and
+  raises ``Superseded`` when it does not. Call it before each step that changes storage or
+  the database (and before any clean-up after a failure: the newer run owns what is there).
+- ``fenced()`` is the cheap variant for tight loops (long file walks): no query, it raises
+  ``Superseded`` when the heartbeat thread has already found the job taken by a newer run.
+
+A run that is superseded ends without writing anything: ``Superseded`` (and any failure
+after the job was taken away) is logged on the worker's own stderr only.
 """
 import contextlib
-import datetime
 import io
 import json
 import logging
@@ -12,13 +32,19 @@ import sys
 import threading
 import time
 
-from service.models import BY_COLLECTION, Job, database, now
+from service.db import clock
+from service.models import BY_COLLECTION, Job, database
 
 log = logging.getLogger("service.job")
-HEARTBEAT = 10              # seconds between a running job's heartbeats
-STALE = 6 * HEARTBEAT       # silence after which a running job's worker is taken for dead
+HEARTBEAT = 10      # seconds between a running job's heartbeats ([queue] heartbeat)
+STALE = 60          # silence after which a running job's worker is taken for dead ([queue] stale_after)
 HANDLERS = {}
 _current = threading.local()
+
+
+def configure(heartbeat, stale_after):
+    global HEARTBEAT, STALE
+    HEARTBEAT, STALE = heartbeat, stale_after
 
 
 def handles(collection, action):
@@ -71,20 +97,71 @@ def _captured():
         _current.buffers = None
 
 
+class Superseded(Exception):
+    """This run no longer holds its job (a newer run took over, or the job was reset): it
+    must write nothing more, and clean nothing up — what is on storage is the newer run's."""
+    superseded = True
+
+
+class _Run:
+    """One run of a job: its fencing token, and whether it is known to have lost the job."""
+
+    def __init__(self, job_id, attempt):
+        self.job_id, self.attempt = job_id, attempt
+        self.lost = threading.Event()
+
+    def holds(self):
+        """The condition of every write this run makes."""
+        return (Job.id == self.job_id) & (Job.attempt == self.attempt) & (Job.status == "INPROGRESS")
+
+    def superseded(self):
+        self.lost.set()
+        return Superseded(f"job {self.job_id}: run {self.attempt} was superseded by a newer run")
+
+
+def check_fence():
+    """Raise Superseded unless this thread's run still holds its job (one query).
+    Outside a run (a task body called directly) there is nothing to check."""
+    run = getattr(_current, "run", None)
+    if run is None:
+        return
+    if run.lost.is_set() or not Job.select().where(run.holds()).exists():
+        raise run.superseded()
+
+
+def fenced():
+    """Raise Superseded when the heartbeat thread found this run's job taken over (no query)."""
+    run = getattr(_current, "run", None)
+    if run is not None and run.lost.is_set():
+        raise run.superseded()
+
+
+def _silent():
+    """Jobs whose last heartbeat is older than STALE seconds by the database's clock."""
+    return (Job.heartbeat < clock(-STALE)) | Job.heartbeat.is_null()
+
+
 @contextlib.contextmanager
-def _heartbeat(job_id):
-    """Tell the database, every HEARTBEAT seconds, that this job's worker is alive."""
+def _heartbeat(run):
+    """Tell the database, every HEARTBEAT seconds, that this run is alive and holds its job;
+    when the job is no longer this run's, mark the run superseded and stop beating."""
     stop = threading.Event()
 
     def beat():
         while not stop.wait(HEARTBEAT):
             try:
                 with database.connection_context():
-                    Job.update(heartbeat=now()).where(Job.id == job_id).execute()
+                    held = Job.update(heartbeat=clock()).where(run.holds()).execute()
             except Exception:   # one missed beat is fine; a dead beat thread would get the job run twice
-                log.warning("job %s: heartbeat not recorded", job_id, exc_info=True)
+                log.warning("job %s: heartbeat not recorded", run.job_id, exc_info=True)
+                continue
+            if not held:
+                log.warning("job %s: run %d no longer holds the job (a newer run took it over)",
+                            run.job_id, run.attempt)
+                run.lost.set()
+                return
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread = threading.Thread(target=beat, name=f"heartbeat-{run.job_id}", daemon=True)
     thread.start()
     try:
         yield
@@ -94,48 +171,57 @@ def _heartbeat(job_id):
 
 
 def requeue_stale(submit):
-    """Queue again the jobs a dead worker left INPROGRESS (silent for STALE seconds).
-
-    The conditional UPDATE lets only one of several sweeping workers take each job;
-    job bodies are retry-safe, so running one again finishes what was cut off."""
-    cutoff = now() - datetime.timedelta(seconds=STALE)
+    """Queue again the jobs a dead worker left INPROGRESS (silent for STALE seconds by the
+    database's clock). Setting them PENDING fences the silent run at once; the conditional
+    UPDATE lets only one of several sweeping workers take each job. Job bodies are
+    retry-safe, so running one again finishes what was cut off."""
     requeued = []
     with database.connection_context():
-        stale = Job.select().where(Job.status == "INPROGRESS",
-                                   (Job.heartbeat < cutoff) | Job.heartbeat.is_null())
+        stale = Job.select(Job.id, Job.attempt, Job.heartbeat).where(Job.status == "INPROGRESS", _silent())
         for job in stale:
             taken = Job.update(status="PENDING").where(
-                Job.id == job.id, Job.status == "INPROGRESS", Job.heartbeat == job.heartbeat).execute()
+                Job.id == job.id, Job.status == "INPROGRESS", Job.attempt == job.attempt, _silent()).execute()
             if taken:
-                log.warning("job %s lost its worker (last heartbeat %s): queued again", job.id, job.heartbeat)
+                log.warning("job %s lost its worker (run %d, last heartbeat %s UTC): queued again",
+                            job.id, job.attempt, job.heartbeat)
                 submit(job)
                 requeued.append(job.id)
     return requeued
 
 
-def start_sweeper(submit, interval=STALE):
-    """A daemon thread that runs requeue_stale now and every `interval` seconds."""
+def start_sweeper(submit, interval=None):
+    """A daemon thread that runs requeue_stale now and every `interval` (HEARTBEAT) seconds."""
     def sweep():
         while True:
             try:
                 requeue_stale(submit)
             except Exception:   # a database hiccup must not end the sweeping
                 log.exception("sweeping for stale jobs failed")
-            time.sleep(interval)
+            time.sleep(interval or HEARTBEAT)
     threading.Thread(target=sweep, name="stale-job-sweeper", daemon=True).start()
 
 
-class Superseded(Exception):
-    """This run no longer holds its job (a newer run took over): it must write nothing more."""
-    superseded = True
-
-
-def check_fence():
-    """Called by job bodies between storage steps: raises Superseded when this thread's run
-    has lost its job. Outside a run (task bodies called directly) there is nothing to check."""
-    fence = getattr(_current, "fence", None)
-    if fence is not None:
-        fence()
+def rerun(job_id):
+    """Make a job that failed or lost its worker PENDING again (`pixstor-mgmt job rerun`).
+    Returns None, or why not: it completed, or it (or another job of its item) is running."""
+    with database.atomic():
+        job = Job.get_or_none(Job.id == job_id)
+        if job is None:
+            return f"no job {job_id}"
+        other = (Job.select(Job.id).where(Job.resource_id == job.resource_id, Job.id != job.id,
+                                          Job.status.in_(("PENDING", "INPROGRESS"))).first())
+        if other is not None:
+            return f"job {other.id} of /{job.resource_type}/{job.resource_id} is queued or running; wait for it"
+        reset = Job.update(status="PENDING", started=None, finished=None, message=None).where(
+            Job.id == job.id, Job.status.in_(("PENDING", "ERRORED")) | ((Job.status == "INPROGRESS") & _silent())
+        ).execute()
+        if not reset:
+            job = Job.get_by_id(job_id)
+            return (f"job {job.id} has completed; nothing to run again" if job.status == "COMPLETED" else
+                    f"job {job.id} is running (heartbeat {job.heartbeat} UTC); wait for it")
+        model = BY_COLLECTION[job.resource_type]
+        model.update(status="PENDING", status_message=None).where(model.id == job.resource_id).execute()
+    return None
 
 
 def one_line(exc):
@@ -143,39 +229,76 @@ def one_line(exc):
     return text.splitlines()[0][:500]
 
 
-def execute(job_id):
-    """The Huey task: run job `job_id` once; a COMPLETED job is never run again."""
-    with database.connection_context():
-        job = Job.get_or_none(Job.id == job_id)
-        if job is None or job.status == "COMPLETED":
-            return
+def _take(job_id):
+    """Claim the job for a new run: (job, item, run), or None when it is done or another
+    live run holds it. The item is marked INPROGRESS in the same transaction."""
+    with database.atomic():
+        taken = Job.update(status="INPROGRESS", attempt=Job.attempt + 1, started=clock(), heartbeat=clock(),
+                           finished=None).where(
+            Job.id == job_id, (Job.status == "PENDING") | ((Job.status == "INPROGRESS") & _silent())).execute()
+        if not taken:
+            return None
+        job = Job.get_by_id(job_id)
         model = BY_COLLECTION[job.resource_type]
         item = model.get_or_none(model.id == job.resource_id)
-        Job.update(status="INPROGRESS", started=now(), heartbeat=now()).where(Job.id == job.id).execute()
         if item is not None:
             model.update(status="INPROGRESS").where(model.id == item.id).execute()
             item.status = "INPROGRESS"
-        with _captured() as (stdout, stderr), _heartbeat(job.id):
-            try:
-                if item is None and job.action == "delete":
-                    # deleted by an earlier run of this job (or a concurrent one): done
-                    log.info("job %s: /%s/%s is already gone", job.id, job.resource_type, job.resource_id)
-                elif item is None:
-                    raise LookupError(f"/{job.resource_type}/{job.resource_id} no longer exists")
-                else:
-                    log.info("job %s: %s /%s/%s", job.id, job.action, job.resource_type, item.id)
-                    HANDLERS[(job.resource_type, job.action)](item, json.loads(job.params or "{}"))
-                log.info("job %s completed", job.id)
-                status, message = "COMPLETED", None
-            except Exception as exc:
-                log.exception("job %s failed: %s", job.id, one_line(exc))
-                status, message = "ERRORED", one_line(exc)
-        with database.atomic():
-            Job.update(status=status, finished=now(), message=message, stdout=stdout.getvalue(),
-                       stderr=stderr.getvalue()).where(Job.id == job.id).execute()
-            if status == "ERRORED" and item is not None:
-                model.update(status="ERRORED", status_message=message, updated=now()).where(
-                    model.id == item.id).execute()
-            elif job.action != "delete" and item is not None:
-                model.update(status="ACTIVE", status_message=None, updated=now()).where(
-                    model.id == item.id).execute()
+    return job, item, _Run(job.id, job.attempt)
+
+
+def _finish(run, job, item, status, message, stdout, stderr):
+    """Write the outcome, if this run still holds the job; False when it does not."""
+    model = type(item) if item is not None else None
+    with database.atomic():
+        # the job row first: its conditional UPDATE is the fence for the item's write too
+        if not Job.update(status=status, finished=clock(), message=message, stdout=stdout,
+                          stderr=stderr).where(run.holds()).execute():
+            return False
+        if item is None:
+            pass
+        elif status == "ERRORED":
+            model.update(status="ERRORED", status_message=message, updated=clock()).where(
+                model.id == item.id).execute()
+        elif job.action != "delete":
+            model.update(status="ACTIVE", status_message=None, updated=clock()).where(
+                model.id == item.id).execute()
+    return True
+
+
+def execute(job_id):
+    """The Huey task: run job `job_id`, unless it is done or a live run holds it."""
+    with database.connection_context():
+        taken = _take(job_id)
+        if taken is None:
+            log.info("job %s: done, or held by another live run: nothing to do", job_id)
+            return
+        job, item, run = taken
+        _current.run = run
+        try:
+            with _captured() as (stdout, stderr), _heartbeat(run):
+                try:
+                    check_fence()
+                    if item is None and job.action == "delete":
+                        # deleted by an earlier run of this job (or a concurrent one): done
+                        log.info("job %s: /%s/%s is already gone", job.id, job.resource_type, job.resource_id)
+                    elif item is None:
+                        raise LookupError(f"/{job.resource_type}/{job.resource_id} no longer exists")
+                    else:
+                        log.info("job %s: %s /%s/%s (run %d)", job.id, job.action, job.resource_type, item.id,
+                                 run.attempt)
+                        HANDLERS[(job.resource_type, job.action)](item, json.loads(job.params or "{}"))
+                    check_fence()
+                    log.info("job %s completed", job.id)
+                    status, message = "COMPLETED", None
+                except Exception as exc:
+                    if not getattr(exc, "superseded", False):
+                        log.exception("job %s failed: %s", job.id, one_line(exc))
+                    status, message = "ERRORED", one_line(exc)
+            if run.lost.is_set() or not _finish(run, job, item, status, message, stdout.getvalue(),
+                                                stderr.getvalue()):
+                log.warning("job %s: run %d was superseded by a newer run; its writes were refused "
+                            "(it would have ended %s%s)", job.id, run.attempt, status,
+                            f": {message}" if message and status != "COMPLETED" else "")
+        finally:
+            _current.run = None
