@@ -126,15 +126,47 @@ class Server:
         return self.log_path.read_text()
 
     @contextlib.contextmanager
-    def standalone_worker(self):
-        """`pixstor-mgmt worker` as its own process, for a server started with worker=False."""
-        worker = subprocess.Popen([CLI, "--config", str(self.config), "worker"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, env=self.env)
+    def standalone_worker(self, name="worker", env=None, prefix=()):
+        """`pixstor-mgmt worker` as its own process, for a server started with worker=False;
+        several may run at once. `env` adds to the server's environment, `prefix` wraps the
+        command (e.g. faketime); the output goes to `worker.log_path` ({folder}/{name}.log)."""
+        log_path = self.folder / f"{name}.log"
+        with open(log_path, "a") as log:
+            worker = subprocess.Popen([*prefix, CLI, "--config", str(self.config), "worker"], stdout=log,
+                                      stderr=subprocess.STDOUT, env=dict(self.env, **(env or {})))
+        worker.log_path = log_path
         try:
             yield worker
         finally:
             worker.terminate()
-            worker.wait(timeout=15)
+            worker.send_signal(signal.SIGCONT)    # a worker a test paused gets the SIGTERM too
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+    @contextlib.contextmanager
+    def api_process(self):
+        """One more `pixstor-mgmt serve --no-worker` on the same state, on its own port; yields its url."""
+        port = free_port()
+        with open(self.folder / f"api-{port}.log", "a") as log:
+            process = subprocess.Popen([CLI, "--config", str(self.config), "serve", "--no-worker", "--port",
+                                        str(port)], stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        url = f"http://127.0.0.1:{port}"
+
+        def up():
+            assert process.poll() is None, f"API process exited {process.returncode}"
+            try:
+                return requests.get(url + "/", timeout=1).status_code == 401
+            except requests.ConnectionError:
+                return False
+        try:
+            wait_for(up, timeout=20, what=f"API process on {url}")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
     def token(self, username="admin", password=None):
         password = password or self.admin_password

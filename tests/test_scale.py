@@ -4,30 +4,12 @@ import shutil
 import subprocess
 import textwrap
 
-import pytest
 import requests
 import urllib3
 
-from tests.harness import (CJ, CLI, Server, cj_body, data_of, free_port, make_model, postgres_database,
-                           redis_queue, require, wait_for, wait_status)
+from tests.harness import CJ, CLI, Server, cj_body, data_of, free_port, make_model, require, wait_for, wait_status
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if shutil.os.path.exists("/usr/sbin/nginx") else None)
-
-
-@pytest.fixture
-def postgres():
-    url, drop = postgres_database()
-    require(url, drop)
-    yield url
-    drop()
-
-
-@pytest.fixture
-def redis_url():
-    url, flush = redis_queue()
-    require(url, flush)
-    yield url
-    flush()
 
 
 def start(args, log):

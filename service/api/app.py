@@ -13,11 +13,11 @@ from service.api import auth, logins, proxies, query
 from service.api.cj import (MEDIA_TYPE, ApiError, collection_document, error_document, item_document,
                             paging_links, read_write_body)
 from service.api.registry import VIEWS
+from service.api.views import BUSY, busy
 from service.models import Job, database, now
 from service.tasks.runner import one_line
 
 log = logging.getLogger("service.api")
-BUSY = ("NEW", "PENDING", "INPROGRESS")
 SECRET_PARAMETERS = frozenset({"password", "access_token", "token", "client_secret"})
 
 
@@ -201,6 +201,7 @@ def _create(view):
         with database.atomic():
             if existing:
                 _claim(view, existing)
+            view.guard("create", values, existing)
             obj = existing or view.model()
             for name, value in values.items():
                 if name not in view.many:
@@ -231,17 +232,17 @@ def _update(view, obj):
     _check_etag(view, obj)
     values = view.parse(read_write_body(bottle.request.content_type, bottle.request.body.read()), item=obj)
     if obj.status in BUSY:
-        raise ApiError(409, f"{view.href(obj)} is {obj.status}: wait for its job to finish")
+        raise busy(view.href(obj), obj.status, view.collection, obj.id)
     needs_job = view.check_update(obj, values)
+    params = {n: v for n, v in values.items() if getattr(obj, n) != v}
+    if not params:
+        return _show(view, obj)
     with database.atomic():
-        params = {n: v for n, v in values.items() if getattr(obj, n) != v}
-        if not needs_job or not params:
-            for name, value in params.items():
-                setattr(obj, name, value)
-            obj.save()
-            return _show(view, obj)
-        # the new values are applied by the job once storage agrees
-        _claim(view, obj)
+        # with a job, the new values are applied by the job once storage agrees
+        _claim(view, obj, None if needs_job else params)
+        view.guard("update", values, obj)
+        if not needs_job:
+            return _show(view, view.model.get_by_id(obj.id))
         job = Job.create(action="update", resource_type=view.collection, resource_id=obj.id,
                          params=json.dumps(params))
     return _accepted(view, obj, job)
@@ -251,10 +252,11 @@ def _delete(view, obj):
     _check_etag(view, obj)
     force = bottle.request.query.get("force", "false").lower() in ("1", "true", "yes")
     if obj.status in BUSY:
-        raise ApiError(409, f"{view.href(obj)} is {obj.status}: wait for its job to finish")
+        raise busy(view.href(obj), obj.status, view.collection, obj.id)
     view.check_delete(obj, force)
     with database.atomic():
         _claim(view, obj)
+        view.guard("delete", {"force": force}, obj)
         job = Job.create(action="delete", resource_type=view.collection, resource_id=obj.id,
                          params=json.dumps({"force": force}))
     return _accepted(view, obj, job, location=False)
@@ -283,16 +285,18 @@ def _accepted(view, obj, job, location=True):
     return _cj(_item_collection(view, obj, None))
 
 
-def _claim(view, obj):
-    """Mark the item NEW for a new job — in one conditional UPDATE, so of two
-    concurrent requests for the same item only one gets it; the other is 409."""
+def _claim(view, obj, changes=None):
+    """Mark the item NEW for a new job (or, given `changes`, write them in place) in one
+    conditional UPDATE that no job holds the item: of two concurrent requests for the same
+    item only one gets it, the other is 409; a change never lands while a job runs."""
     model = view.model
-    claimed = model.update(status="NEW", status_message=None, updated=now()).where(
-        model.id == obj.id, model.status.not_in(BUSY)).execute()
+    values = {"status": "NEW", "status_message": None} if changes is None else changes
+    claimed = model.update(**values, updated=now()).where(model.id == obj.id, model.status.not_in(BUSY)).execute()
     if not claimed:
         current = model.get_or_none(model.id == obj.id)
-        raise ApiError(409 if current else 404, f"{view.href(obj)} is "
-                       + (f"{current.status}: wait for its job to finish" if current else "gone"))
+        if current is None:
+            raise ApiError(404, f"{view.href(obj)} is gone")
+        raise busy(view.href(obj), current.status, view.collection, obj.id)
 
 
 def _last_action(obj):

@@ -4,8 +4,9 @@ import os
 
 from service import context
 from service.api.cj import ApiError, invalid
-from service.api.views import View
-from service.models import Space
+from service.api.views import View, active_job
+from service.db import lock
+from service.models import Snapshot, Space
 from service.storage.tree import SERVICE_FOLDER, SNAPSHOTS
 
 HIDDEN_FOLDERS = {SNAPSHOTS, SERVICE_FOLDER}
@@ -78,18 +79,40 @@ class SpaceView(View):
             raise invalid(errors)
 
     def _check_place(self, values, filesystem, retried, errors):
-        relativepath = values["relativepath"]
-        other = overlapping_space(relativepath, filesystem, retried.id if retried else "")
-        if other is not None:
-            raise ApiError(409, overlap_message(relativepath, other), {"relativepath": "already in use"})
+        # here as fast feedback, and first: a path another space took is 409, not "already exists"
+        self._refuse_overlap(values, filesystem, retried)
         for exposer in values["exposers"]:
             root = os.path.realpath(exposer.mountpoint)
-            path = space_path(exposer.mountpoint, relativepath)
+            path = space_path(exposer.mountpoint, values["relativepath"])
             if os.path.commonpath([root, os.path.realpath(path)]) != root:
                 errors["relativepath"] = f"leaves the mountpoint of exposer {exposer.name}"
             elif os.path.lexists(path) and not (retried and retried.fileset and context.driver().fileset_at(
                     context.filesystem(filesystem), path) == retried.fileset):
                 errors["relativepath"] = f"{path} already exists"
+                # the folder of a space created since the check above
+                self._refuse_overlap(values, filesystem, retried)
+
+    @staticmethod
+    def _refuse_overlap(values, filesystem, retried):
+        other = overlapping_space(values["relativepath"], filesystem, retried.id if retried else "")
+        if other is not None:
+            raise ApiError(409, overlap_message(values["relativepath"], other), {"relativepath": "already in use"})
+
+    def guard(self, action, values, item):
+        if action == "create":
+            # the overlap check and the insert as one step: creates of spaces on one filesystem
+            # run one at a time from here to their commit, in every API process
+            filesystem = values["profile"].datastore.filesystem
+            lock(f"pixstor: space placement on filesystem {filesystem}")
+            self._refuse_overlap(values, filesystem, item)
+            return
+        # a space and its snapshots: one job at a time (a snapshot's job locks the space's row
+        # with its claim, see SnapshotView.guard; this one has claimed the space's row already)
+        job = active_job("snapshots", Snapshot.select(Snapshot.id).where(Snapshot.space == item.id))
+        if job is not None:
+            raise ApiError(409, f"space {item.name} has a snapshot job queued or running: /jobs/{job.id} "
+                                f"({job.action} of /snapshots/{job.resource_id}); wait for it to finish, "
+                                f"nothing was {'deleted' if action == 'delete' else 'changed'}")
 
     def check_update(self, item, values):
         return "size" in values and values["size"] != item.size

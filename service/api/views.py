@@ -178,6 +178,13 @@ class View:
     def check_delete(self, item, force):
         """Refuse a delete with ApiError (e.g. 409)."""
 
+    def guard(self, action, values, item):
+        """Rules that must hold when the write happens, not only when it was checked: called
+        inside the write's transaction, after the item itself was claimed (create: before the
+        insert; `item` is the ERRORED item a create retries, or None). Take the locks the rule
+        needs here (service.db.lock, or a conditional UPDATE of a row) and raise ApiError to
+        refuse: the transaction rolls back. Locks are taken item first, then its parents."""
+
     def duplicate(self, values):
         """The existing item a create would duplicate, from the model's unique indexes."""
         for columns in _unique_sets(self.model):
@@ -190,6 +197,23 @@ class View:
                 if found:
                     return found, columns
         return None, None
+
+
+BUSY = ("NEW", "PENDING", "INPROGRESS")       # an item's statuses while a job of it is queued or running
+ACTIVE_JOBS = ("PENDING", "INPROGRESS")
+
+
+def active_job(collection, ids):
+    """The first queued or running job of the items `ids` (a list or a subquery) of `collection`."""
+    return (Job.select().where(Job.resource_type == collection, Job.resource_id.in_(ids),
+                               Job.status.in_(ACTIVE_JOBS)).order_by(Job.created, Job.id).first())
+
+
+def busy(href, status, collection, item_id):
+    """409 for an item that a job holds, naming the job when it can."""
+    job = active_job(collection, [item_id])
+    wait = f"wait for its job /jobs/{job.id} to finish" if job else "wait for its job to finish"
+    return ApiError(409, f"{href} is {status}: {wait}")
 
 
 def _unique_sets(model):
