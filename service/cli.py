@@ -115,8 +115,8 @@ def _logging(settings):
     root.setLevel(min(level, logging.INFO))
 
 
-def _open(settings):
-    db.open_database(settings.database.url)
+def _open(settings, statement_timeout=None):
+    db.open_database(settings.database.url, statement_timeout)
 
 
 # Commands ------------------------------------------------------------------
@@ -176,7 +176,7 @@ def cmd_serve(settings, args):
 
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    _open(settings)
+    _open(settings, statement_timeout=settings.server.query_budget)   # a bound per statement on PostgreSQL
     db.create_tables()
     tasks.configure(settings)
     app = make_app(settings)
@@ -191,7 +191,8 @@ def cmd_serve(settings, args):
     if not consumer:
         log.info("no worker in this process: run `pixstor-mgmt worker`")
     stopped = [lambda: consumer.stop(graceful=True)] if consumer else []
-    server.serve(app, host, port, settings.server.threads, settings.server.grace, stopped)
+    server.serve(app, host, port, settings.server.threads, settings.server.grace, stopped,
+                 settings.server.max_body)
 
 
 class AccessLog:

@@ -26,6 +26,8 @@ SCHEMA = {
         "state_dir": ("path", "var"),
         "grace": (int, 30),
         "trusted_proxies": (list, []),
+        "max_body": (int, 1 << 20),
+        "query_budget": (int, 10),      # seconds of database time one request may use
     },
     "database": {"url": (str, "sqlite:///var/pixstor.db")},
     "queue": {

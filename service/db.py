@@ -1,8 +1,11 @@
 """Opening the one database (SQLite by default, PostgreSQL for scale), its clock and its locks."""
+import contextlib
 import hashlib
 import logging
 import os
 import stat
+import threading
+import time
 from urllib.parse import unquote, urlparse
 
 import peewee
@@ -46,8 +49,43 @@ def fix_modes(paths):
     return fixed
 
 
-def open_database(url):
-    """Bind the models to the database named by `url` and return it."""
+class Budget(threading.local):
+    """A per-thread time budget for queries: the API gives each request one, so no single
+    request holds the database (or a thread) for long; workers set none."""
+    deadline = None
+
+    @contextlib.contextmanager
+    def limit(self, seconds):
+        self.deadline = time.monotonic() + seconds if seconds else None
+        try:
+            yield
+        finally:
+            self.deadline = None
+
+    def spent(self):
+        """SQLite's progress handler: a true answer interrupts the statement."""
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+
+budget = Budget()
+_PROGRESS_STEPS = 20000   # SQLite virtual-machine steps between looks at the clock (~1 ms)
+
+
+class _SqliteDatabase(peewee.SqliteDatabase):
+    def _add_conn_hooks(self, conn):
+        super()._add_conn_hooks(conn)
+        conn.set_progress_handler(budget.spent, _PROGRESS_STEPS)
+
+
+def over_budget(exc):
+    """Was `exc` a statement the request's budget stopped?"""
+    text = str(exc).lower()
+    return "interrupted" in text or "statement timeout" in text or "canceling statement" in text
+
+
+def open_database(url, statement_timeout=None):
+    """Bind the models to the database named by `url` and return it. `statement_timeout`
+    (seconds) bounds each statement on PostgreSQL; on SQLite the per-request `budget` does."""
     scheme, _, rest = url.partition("://")
     if scheme == "sqlite":
         path = rest[1:]
@@ -56,8 +94,8 @@ def open_database(url):
         # WAL lets readers go on while a worker writes; IMMEDIATE takes the write
         # lock up front so two writers wait for each other (busy_timeout) instead
         # of failing at the upgrade from a read lock.
-        db = peewee.SqliteDatabase(
-            path, regexp_function=True, lock_type="IMMEDIATE",
+        db = _SqliteDatabase(
+            path, lock_type="IMMEDIATE",
             pragmas={"journal_mode": "wal", "busy_timeout": 30000, "foreign_keys": 1,
                      "synchronous": "normal"})
     else:
@@ -65,7 +103,11 @@ def open_database(url):
         db = peewee.PostgresqlDatabase(
             parts.path.lstrip("/") or "postgres", user=unquote(parts.username or "") or None,
             password=unquote(parts.password or "") or None, host=parts.hostname,
-            port=parts.port, autorollback=True)
+            port=parts.port, autorollback=True,
+            **({"options": f"-c statement_timeout={int(statement_timeout * 1000)}"} if statement_timeout else {}))
+    if isinstance(db, peewee.SqliteDatabase):
+        from service.api.query import register_sqlite_functions
+        register_sqlite_functions(db)   # $regex through RE2, not peewee's backtracking re
     database.initialize(db)
     return db
 
@@ -74,6 +116,25 @@ def create_tables():
     with database.connection_context():
         database.create_tables(TABLES, safe=True)
         add_missing_columns()
+        widen_columns()
+
+
+def widen_columns():
+    """Text columns an older version made narrower than the model now allows (PostgreSQL
+    enforces varchar lengths; SQLite does not), e.g. space.relativepath 1024 -> 4096."""
+    if not isinstance(database.obj, peewee.PostgresqlDatabase):
+        return
+    for model in TABLES:
+        table = model._meta.table_name
+        widths = dict(database.execute_sql(
+            "SELECT column_name, character_maximum_length FROM information_schema.columns "
+            "WHERE table_name = %s AND table_schema = current_schema()", (table,)).fetchall())
+        for field in model._meta.sorted_fields:
+            wanted = getattr(field, "max_length", None)
+            if isinstance(field, peewee.CharField) and wanted and (widths.get(field.column_name) or wanted) < wanted:
+                log.warning("widening %s.%s to %d characters", table, field.column_name, wanted)
+                database.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{field.column_name}" '
+                                     f"TYPE VARCHAR({int(wanted)})")
 
 
 def add_missing_columns():

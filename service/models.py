@@ -99,7 +99,7 @@ class Template(Resource):
 class Space(Resource):
     name = CharField(help_text="space name", validators=[NAME], immutable=True)
     relativepath = CharField(help_text="path of the space relative to its exposers", immutable=True,
-                             max_length=1024)
+                             max_length=4096)
     templates = ManyToManyField(Template, help_text="templates applied to the space", null=True,
                                 immutable=True, backref="spaces")
     exposers = ManyToManyField(Exposer, help_text="exposers providing access to the space",

@@ -19,11 +19,12 @@ log = logging.getLogger("service.server")
 TICK = 0.2   # seconds the loop waits for socket events before it looks at the stop flag
 
 
-def serve(app, host, port, threads, grace, stopped=()):
+def serve(app, host, port, threads, grace, stopped=(), max_body=1 << 20):
     """Serve `app` until SIGTERM or SIGINT; then drain within `grace` seconds and call each
-    of `stopped` (e.g. stop the embedded worker) before returning."""
+    of `stopped` (e.g. stop the embedded worker) before returning. The app answers 413 past
+    `max_body`; waitress itself stops reading far past it."""
     server = waitress.create_server(app, host=host, port=port, threads=threads, ident="pixstor-mgmt",
-                                    clear_untrusted_proxy_headers=False)
+                                    clear_untrusted_proxy_headers=False, max_request_body_size=4 * max_body)
     stopping = threading.Event()
 
     def stop(signum, frame):

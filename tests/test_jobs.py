@@ -91,9 +91,9 @@ def test_template_location_must_be_an_allowed_directory(env, location, why):
 
 def test_template_location_must_not_hold_a_space(env):
     srv, session, refs = env
-    active_space(env, "held")
+    active_space(env, "held", relativepath="holder/held")
     resp = session.post(srv.url + "/templates/", json=cj_body(
-        name="around", type="filesystemtemplate", template_location=str(srv.mountpoint / "projects")), headers=CJ)
+        name="around", type="filesystemtemplate", template_location=str(srv.mountpoint / "holder")), headers=CJ)
     assert resp.status_code == 422
     assert "must not hold space held" in error_of(resp)["details"]["template_location"]
 

@@ -281,3 +281,23 @@ def test_a_database_without_job_attempt_gains_it_postgresql():
     finally:
         database.close()
         drop()
+
+
+def test_a_narrower_relativepath_column_is_widened_postgresql():
+    from tests.harness import postgres_database, require
+    url, drop = postgres_database()
+    require(url, drop)
+    try:
+        db.open_database(url)
+        db.create_tables()
+        with database.connection_context():
+            database.execute_sql('ALTER TABLE "space" ALTER COLUMN "relativepath" TYPE VARCHAR(1024)')
+        db.create_tables()
+        with database.connection_context():
+            width = database.execute_sql(
+                "SELECT character_maximum_length FROM information_schema.columns WHERE table_name = 'space' "
+                "AND column_name = 'relativepath' AND table_schema = current_schema()").fetchone()[0]
+        assert width == 4096
+    finally:
+        database.close()
+        drop()

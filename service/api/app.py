@@ -8,7 +8,7 @@ from urllib.parse import unquote_plus
 import bottle
 import peewee
 
-from service import tasks
+from service import db, inputs, tasks
 from service.api import auth, logins, proxies, query
 from service.api.cj import (MEDIA_TYPE, ApiError, collection_document, error_document, item_document,
                             paging_links, read_write_body)
@@ -19,6 +19,7 @@ from service.tasks.runner import one_line
 
 log = logging.getLogger("service.api")
 SECRET_PARAMETERS = frozenset({"password", "access_token", "token", "client_secret"})
+MAX_QUERY_VALUE = 8192
 
 
 def redacted(query_string):
@@ -34,24 +35,29 @@ def make_app(settings):
     app = bottle.Bottle(catchall=False)
     app.config["pixstor.proxies"] = proxies.networks(settings.server.trusted_proxies)
     logins.configure(settings.auth.hash_concurrency)
+    app.config["pixstor.max_body"] = settings.server.max_body
 
     def endpoint(handler):
         """Request id, database connection, and C+J errors around a handler."""
         def wrapper(*args, **kwargs):
             request_id = bottle.request.get_header("X-Request-Id") or uuid.uuid4().hex
             bottle.response.set_header("X-Request-Id", request_id)
-            secrets_in_url = SECRET_PARAMETERS & set(bottle.request.query.keys())
-            if secrets_in_url:
-                return _error(400, f"credentials ({', '.join(sorted(secrets_in_url))}) must not be sent in "
-                                   "the URL, where proxies and logs keep them: send them in the request body "
-                                   "or the Authorization header")
             try:
-                with database.connection_context():
+                _check_query_string()
+                with db.budget.limit(settings.server.query_budget), database.connection_context():
                     return handler(*args, **kwargs)
             except ApiError as exc:
                 return _error(exc.code, exc.message, exc.details, exc.headers)
             except bottle.HTTPResponse:
                 raise
+            except peewee.DatabaseError as exc:
+                if not db.over_budget(exc):
+                    log.exception("request %s failed: %s %s", request_id, bottle.request.method,
+                                  bottle.request.path)
+                    return _error(500, f"internal error; quote request id {request_id} to the administrator")
+                return _error(503, f"the request's queries took longer than their budget of "
+                                   f"{settings.server.query_budget} s; narrow the where or page size, or try "
+                                   "again", headers={"Retry-After": "5"})
             except Exception:
                 log.exception("request %s failed: %s %s", request_id, bottle.request.method,
                               bottle.request.path)
@@ -143,6 +149,21 @@ def make_app(settings):
 
 # Handlers ------------------------------------------------------------------
 
+def _check_query_string():
+    """No credentials in URLs (proxies and logs keep them); no control characters in any value."""
+    secrets_in_url = SECRET_PARAMETERS & set(bottle.request.query.keys())
+    if secrets_in_url:
+        raise ApiError(400, f"credentials ({', '.join(sorted(secrets_in_url))}) must not be sent in the "
+                            "URL, where proxies and logs keep them: send them in the request body or the "
+                            "Authorization header")
+    try:
+        for name, value in bottle.request.query.decode().allitems():
+            inputs.text(name, 256)
+            inputs.text(value, MAX_QUERY_VALUE)
+    except (ValueError, UnicodeError) as exc:
+        raise ApiError(400, f"query string: {exc}") from None
+
+
 def _list(view):
     params = dict(bottle.request.query.decode().allitems())
     unknown = set(params) - {"where", "projection", "sort", "max_results", "page"}
@@ -191,7 +212,7 @@ def _show(view, obj):
 
 
 def _create(view):
-    values = view.parse(read_write_body(bottle.request.content_type, bottle.request.body.read()))
+    values = view.parse(_write_body())
     existing, columns = view.duplicate(values)
     retry = existing is not None and existing.status == "ERRORED" and _last_action(existing) == "create"
     if existing is not None and not retry:
@@ -223,6 +244,18 @@ def _create(view):
     return _accepted(view, obj, job)
 
 
+def _write_body():
+    """The fields of a write: the body, refused whole (413) past server.max_body."""
+    limit = bottle.request.app.config["pixstor.max_body"]
+    length = bottle.request.content_length
+    if length > limit:
+        raise ApiError(413, f"request body of {length} bytes is over the limit of {limit} bytes")
+    raw = bottle.request.body.read(limit + 1)
+    if len(raw) > limit:
+        raise ApiError(413, f"request body is over the limit of {limit} bytes")
+    return read_write_body(bottle.request.content_type, raw)
+
+
 def _duplicate(view, existing, columns):
     return ApiError(409, f"{view.collection} item with the same {' and '.join(columns)} exists: "
                          f"{view.href(existing)}", {c: "already in use" for c in columns})
@@ -230,7 +263,7 @@ def _duplicate(view, existing, columns):
 
 def _update(view, obj):
     _check_etag(view, obj)
-    values = view.parse(read_write_body(bottle.request.content_type, bottle.request.body.read()), item=obj)
+    values = view.parse(_write_body(), item=obj)
     if obj.status in BUSY:
         raise busy(view.href(obj), obj.status, view.collection, obj.id)
     needs_job = view.check_update(obj, values)

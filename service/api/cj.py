@@ -5,6 +5,7 @@ Everything here is derived from the model declarations through a `View`
 """
 import datetime
 import json
+import re
 from urllib.parse import urlencode
 
 MEDIA_TYPE = "application/vnd.collection+json"
@@ -89,6 +90,23 @@ def paging_links(path, params, page, max_results, total):
     return links
 
 
+MAX_DEPTH = 8   # {"template": {"data": [{"name", "value": [..]}]}} is 5 deep: room to spare
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(raw):
+    """How deep arrays and objects nest in a JSON text, found without parsing it (a parser
+    recurses: thousands of levels would exhaust its stack)."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub(b"", raw)):
+        depth += 1 if match.group() in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def read_write_body(content_type, raw):
     """A write's fields as a dict, from a C+J template or a flat JSON document."""
     media = (content_type or "").split(";")[0].strip().lower()
@@ -96,8 +114,11 @@ def read_write_body(content_type, raw):
         raise ApiError(400, f"unsupported Content-Type {media or '(none)'!r}: send "
                             f"{MEDIA_TYPE} with a C+J template, or application/json")
     try:
+        depth = json_depth(raw or b"null")
+        if depth > MAX_DEPTH:
+            raise ApiError(400, f"body nests {depth} levels deep; a C+J document needs at most {MAX_DEPTH}")
         body = json.loads(raw or b"null")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ApiError(400, f"body is not valid JSON: {exc}") from None
     if media == MEDIA_TYPE or (isinstance(body, dict) and set(body) == {"template"}):
         data = body.get("template", {}).get("data") if isinstance(body, dict) and isinstance(

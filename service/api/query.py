@@ -38,13 +38,14 @@ from typing import Any, Iterable
 import peewee
 import re2
 
+from service import inputs
+
 MAX_LENGTH = 32 * 1024  # characters per parameter; query strings are never legitimately longer
 MAX_DEPTH = 32  # nesting of and/or/not and $and/$or; keeps recursion (ours and peewee's) bounded
 MAX_PATTERN_LENGTH = 512
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.max_mem = 8 << 20     # a compiled pattern's memory is bounded too
 MAX_OFFSET = 2**62  # (page - 1) * max_results must fit a 64-bit OFFSET on every backend
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 __all__ = [
     "QueryError",
@@ -151,13 +152,7 @@ class _Fields:
 
 
 def _to_int(value):
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]{1,19}\s*", value):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not _INT64_MIN <= value <= _INT64_MAX:
-        raise ValueError(value)
-    return value
+    return inputs.whole_number(value)
 
 
 def _to_float(value):

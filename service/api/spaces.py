@@ -2,7 +2,7 @@
 profile's pool, laid out from templates, capped by a quota."""
 import os
 
-from service import context
+from service import context, inputs
 from service.api.cj import ApiError, invalid
 from service.api.views import View, active_job
 from service.db import lock
@@ -23,6 +23,7 @@ def normalise_relativepath(text):
         raise ValueError("must name a folder below the mountpoint")
     if HIDDEN_FOLDERS & set(parts):
         raise ValueError(f"must not use the reserved folder names {', '.join(sorted(HIDDEN_FOLDERS))}")
+    inputs.path_components(parts)
     return "/".join(parts)
 
 
@@ -60,6 +61,11 @@ class SpaceView(View):
         errors = {}
         profile = values["profile"]
         filesystem = profile.datastore.filesystem
+        longest = max(len(p) for p in context.filesystem(filesystem).pools)
+        if len(values["name"]) + longest + len("--12345678") > inputs.NAME_BYTES:
+            # fileset names {pool}-{name} and {pool}-{name}-{8 hex} must stay within 255 bytes
+            errors["name"] = (f"must be at most {inputs.NAME_BYTES - longest - 10} characters on filesystem "
+                              f"{filesystem}, so that its fileset names fit in {inputs.NAME_BYTES} bytes")
         try:
             values["relativepath"] = normalise_relativepath(values["relativepath"])
         except ValueError as exc:

@@ -9,6 +9,7 @@ import re
 import peewee
 
 from service import fields as f
+from service import inputs
 from service.api.cj import ApiError, invalid, link
 from service.models import Job, Resource
 
@@ -137,10 +138,8 @@ class View:
                 raise ValueError(f"expected one {fld.rel_model._meta.collection} href or id")
             return found[0]
         if isinstance(fld, (f.BigIntegerField, f.IntegerField)):
-            return _integer(value)
-        if not isinstance(value, str):
-            raise ValueError("must be a string")
-        return value
+            return inputs.whole_number(value)
+        return inputs.text(value, getattr(fld, "max_length", None) or inputs.PATH_BYTES)
 
     @staticmethod
     def references(fld, value):
@@ -153,6 +152,8 @@ class View:
             refs = value
         else:
             raise ValueError("expected hrefs or ids, as a list or a comma-separated string")
+        for ref in refs:
+            inputs.text(ref, inputs.PATH_BYTES)
         target = fld.rel_model
         found = []
         for ref in refs:
@@ -230,18 +231,6 @@ def _through_columns(fld):
     other = next(n for n, c in through._meta.fields.items()
                  if isinstance(c, peewee.ForeignKeyField) and c.rel_model is fld.rel_model)
     return own, other
-
-
-def _integer(value):
-    if isinstance(value, bool):
-        raise ValueError("must be an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
-        return int(value)
-    raise ValueError("must be an integer")
 
 
 def _same(current, given, fld):

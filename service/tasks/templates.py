@@ -7,7 +7,7 @@ renamed into place, so the store never holds half a template.
 import logging
 import os
 
-from service import context
+from service import context, inputs
 from service.models import Space, Template
 from service.storage import MARKER, StorageError
 from service.storage.confined import Root, below, inside, write_text_at
@@ -33,6 +33,10 @@ def model_problem(location):
     if not isinstance(location, str) or not os.path.isabs(location):
         return "must be an absolute path on the server"
     location = os.path.normpath(location)
+    try:
+        inputs.path_components(location.split("/"))
+    except ValueError as exc:
+        return str(exc)
     if not any(inside(location, root) for root in allowed_roots()):
         return ("must lie inside a filesystem mountpoint or a configured template source: "
                 + ", ".join(allowed_roots()))

@@ -1,0 +1,46 @@
+"""The input rules every write and every query share: whole numbers, text, path components.
+
+One definition each, so a field, a query value and a path are held to the same bounds.
+"""
+import re
+
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+NAME_BYTES = 255          # a file or fileset name: what POSIX and GPFS allow
+PATH_BYTES = 4096         # a whole path (PATH_MAX)
+_DIGITS = re.compile(r"\s*[+-]?[0-9]{1,19}\s*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def whole_number(value):
+    """An int64 from an int or a string of digits. Booleans, floats (1.0, 1e30), text and
+    numbers past int64 raise ValueError saying what is expected."""
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(f"must be between {INT64_MIN} and {INT64_MAX}")
+    return value
+
+
+def text(value, max_bytes):
+    """A string without NUL or other control characters, at most `max_bytes` in UTF-8."""
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if _CONTROL.search(value):
+        raise ValueError("must not contain NUL or other control characters")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    if size > max_bytes:
+        raise ValueError(f"must be at most {max_bytes} bytes (UTF-8), got {size}")
+    return value
+
+
+def path_components(parts):
+    """Each component of a path at most NAME_BYTES bytes."""
+    for part in parts:
+        if len(part.encode("utf-8", "surrogatepass")) > NAME_BYTES:
+            raise ValueError(f"path component {part[:40]!r}... is longer than {NAME_BYTES} bytes")
+    return parts
