@@ -23,12 +23,14 @@ serve: $(VENV)/.serve-installed
 	$(BIN)/pixstor-mgmt init
 	$(BIN)/pixstor-mgmt serve
 
-# Debian packages some tests need (btrfs loop mounts, nginx in front of the API, ACL tools).
+# Debian packages some tests need (btrfs loop mounts, nginx in front of the API, ACL tools,
+# faketime for a worker whose clock is wrong).
 system-packages:
 	@missing=""; \
 	command -v mkfs.btrfs >/dev/null || missing="$$missing btrfs-progs"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v setfacl >/dev/null || missing="$$missing acl"; \
+	command -v faketime >/dev/null || missing="$$missing faketime"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \
