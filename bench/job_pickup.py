@@ -10,12 +10,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from huey.consumer import Consumer  # noqa: E402
 
+from service import config  # noqa: E402
 from service.tasks import queue  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def main():
     args = parser.parse_args()
     runs, idle = (3, 0.3) if args.quick else (15, 3.0)
     with tempfile.TemporaryDirectory() as folder:
-        settings = SimpleNamespace(queue=SimpleNamespace(url=f"sqlite:///{folder}/queue.db"))
+        settings = config.load(environ={"PIXSTOR_QUEUE_URL": f"sqlite:///{folder}/queue.db"})
         huey = queue.configure(settings)
 
         @huey.task(name="bench.touch")

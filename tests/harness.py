@@ -132,18 +132,22 @@ class Server:
         command (e.g. faketime); the output goes to `worker.log_path` ({folder}/{name}.log)."""
         log_path = self.folder / f"{name}.log"
         with open(log_path, "a") as log:
+            # a session of its own: the cleanup signals the whole group, wrapper and all
             worker = subprocess.Popen([*prefix, CLI, "--config", str(self.config), "worker"], stdout=log,
-                                      stderr=subprocess.STDOUT, env=dict(self.env, **(env or {})))
+                                      stderr=subprocess.STDOUT, env=dict(self.env, **(env or {})),
+                                      start_new_session=True)
         worker.log_path = log_path
         try:
             yield worker
         finally:
-            worker.terminate()
-            worker.send_signal(signal.SIGCONT)    # a worker a test paused gets the SIGTERM too
+            for signum in (signal.SIGTERM, signal.SIGCONT):     # a worker a test paused gets it too
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(worker.pid, signum)
             try:
                 worker.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                worker.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
 
     @contextlib.contextmanager
@@ -250,15 +254,30 @@ def postgres_database():
 
 
 def redis_queue():
-    """A Redis queue url on a database this run owns, or (None, reason)."""
+    """A Redis queue url on a database (1-15) that this run owns, or (None, reason).
+
+    Several test runs may share one Redis: a run claims a database with a marker key (SET NX,
+    expiring) and clears only the queue's keys in it, so that no other run's worker takes, or
+    flushes away, this run's jobs. The cleanup clears the keys and gives the database back."""
     import random
+    import uuid
 
     import redis
-    number = random.randint(1, 15)
-    client = redis.Redis(host="127.0.0.1", port=6379, db=number, socket_connect_timeout=3)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        return None, f"Redis not reachable at 127.0.0.1:6379: {exc}"
-    client.flushdb()
-    return f"redis://127.0.0.1:6379/{number}", client.flushdb
+    owner = uuid.uuid4().hex
+    for number in random.sample(range(1, 16), 15):
+        client = redis.Redis(host="127.0.0.1", port=6379, db=number, socket_connect_timeout=3)
+        try:
+            claimed = client.set("pixstor-tests:owner", owner, nx=True, ex=3600)
+        except redis.RedisError as exc:
+            return None, f"Redis not reachable at 127.0.0.1:6379: {exc}"
+        if claimed:
+            def clear(client=client):
+                for key in client.scan_iter("huey.*"):
+                    client.delete(key)
+
+            def release(client=client):
+                clear(client)
+                client.delete("pixstor-tests:owner")
+            clear()
+            return f"redis://127.0.0.1:6379/{number}", release
+    return None, "every Redis database 1-15 is held by another test run"
