@@ -301,3 +301,24 @@ def test_a_narrower_relativepath_column_is_widened_postgresql():
     finally:
         database.close()
         drop()
+
+
+def test_a_body_writes_only_while_its_run_holds_the_job(job_db):
+    handlers, template, job = job_db
+    outcome = []
+
+    def body(item, params):
+        with runner.fenced_write():
+            Template.update(store_path="/store/first").where(Template.id == item.id).execute()
+        Job.update(attempt=Job.attempt + 1).where(Job.id == job.id).execute()     # a newer run took it
+        try:
+            with runner.fenced_write():
+                Template.update(store_path="/store/second").where(Template.id == item.id).execute()
+        except runner.Superseded:
+            outcome.append("refused")
+            raise
+    handlers[("templates", "create")] = body
+    runner.execute(job.id)
+    assert outcome == ["refused"]
+    with database.connection_context():
+        assert Template.get_by_id(template.id).store_path == "/store/first"

@@ -20,6 +20,8 @@ Job bodies (service/tasks/*) cooperate between storage steps:
   the database (and before any clean-up after a failure: the newer run owns what is there).
 - ``fenced()`` is the cheap variant for tight loops (long file walks): no query, it raises
   ``Superseded`` when the heartbeat thread has already found the job taken by a newer run.
+- ``with fenced_write():`` wraps a body's own database writes in a transaction that first
+  locks and checks the job's row, so they commit only while the run holds the job.
 
 A run that is superseded ends without writing anything: ``Superseded`` (and any failure
 after the job was taken away) is logged on the worker's own stderr only.
@@ -31,6 +33,8 @@ import logging
 import sys
 import threading
 import time
+
+import peewee
 
 from service.db import clock
 from service.models import BY_COLLECTION, Job, database
@@ -134,6 +138,22 @@ def fenced():
     run = getattr(_current, "run", None)
     if run is not None and run.lost.is_set():
         raise run.superseded()
+
+
+@contextlib.contextmanager
+def fenced_write():
+    """A transaction for a job body's own database writes (a fileset recorded on its space, a
+    snapshot row removed), atomic with the fence: the job's row is locked and checked first, so
+    a newer run cannot take the job between the check and the commit. Raises Superseded."""
+    with database.atomic():
+        run = getattr(_current, "run", None)
+        if run is not None:
+            held = Job.select(Job.id).where(run.holds())
+            if isinstance(database.obj, peewee.PostgresqlDatabase):
+                held = held.for_update()    # SQLite: the transaction holds the write lock already
+            if run.lost.is_set() or held.first() is None:
+                raise run.superseded()
+        yield
 
 
 def _silent():
