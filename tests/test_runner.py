@@ -131,6 +131,24 @@ def _job(job_id):
         return Job.get_by_id(job_id)
 
 
+def _run_taken_over(handlers, job, before, after, **newer):
+    """Run `job` with a body that calls before(item), lets a newer run take the job (with the
+    job columns `newer`), then calls after(item); returns the Superseded messages raised."""
+    raised = []
+
+    def body(item, params):
+        before(item)
+        Job.update(attempt=Job.attempt + 1, **newer).where(Job.id == job.id).execute()
+        try:
+            after(item)
+        except runner.Superseded as exc:
+            raised.append(str(exc))
+            raise
+    handlers[("templates", "create")] = body
+    runner.execute(job.id)
+    return raised
+
+
 def test_a_run_takes_its_job_with_the_next_attempt_and_a_live_one_is_left_alone(job_db):
     handlers, template, job = job_db
     attempts = []
@@ -149,20 +167,9 @@ def test_a_run_takes_its_job_with_the_next_attempt_and_a_live_one_is_left_alone(
 def test_a_superseded_run_writes_nothing(job_db):
     """A newer run takes the job while this one works: this one's status, item and logs are refused."""
     handlers, template, job = job_db
-    seen = []
-
-    def body(item, params):
-        runner.check_fence()    # still ours
-        # what the sweeper and a second worker do while this run is taken for dead
-        Job.update(status="INPROGRESS", attempt=Job.attempt + 1, message="run 2 owns me").where(
-            Job.id == job.id).execute()
-        try:
-            runner.check_fence()
-        except runner.Superseded as exc:
-            seen.append(str(exc))
-            raise
-    handlers[("templates", "create")] = body
-    runner.execute(job.id)
+    # between the checks, what the sweeper and a second worker do while this run is taken for dead
+    seen = _run_taken_over(handlers, job, lambda item: runner.check_fence(), lambda item: runner.check_fence(),
+                           status="INPROGRESS", message="run 2 owns me")
     assert seen == [f"job {job.id}: run 1 was superseded by a newer run"]
     after = _job(job.id)
     assert (after.status, after.attempt, after.message, after.stdout, after.stderr, after.finished) == (
@@ -189,20 +196,12 @@ def test_a_run_that_finishes_after_losing_its_job_writes_nothing(job_db):
 
 def test_the_heartbeat_finds_the_job_taken_and_fenced_stops_the_run(job_db, fast_beats):
     handlers, template, job = job_db
-    outcome = []
 
-    def body(item, params):
-        runner.fenced()     # the cheap check: nothing known yet
-        Job.update(attempt=Job.attempt + 1).where(Job.id == job.id).execute()
-        try:
-            wait_for(lambda: runner._current.run.lost.is_set(), timeout=5, what="the heartbeat to notice")
-            runner.fenced()
-        except runner.Superseded:
-            outcome.append("stopped")
-            raise
-    handlers[("templates", "create")] = body
-    runner.execute(job.id)
-    assert outcome == ["stopped"]
+    def noticed(item):
+        wait_for(lambda: runner._current.run.lost.is_set(), timeout=5, what="the heartbeat to notice")
+        runner.fenced()
+    # before: the cheap check, nothing known yet
+    assert len(_run_taken_over(handlers, job, lambda item: runner.fenced(), noticed)) == 1
     after = _job(job.id)
     assert (after.status, after.attempt, after.finished) == ("INPROGRESS", 2, None)
     assert runner._current.run is None      # nothing left behind for the thread's next job
@@ -305,20 +304,12 @@ def test_a_narrower_relativepath_column_is_widened_postgresql():
 
 def test_a_body_writes_only_while_its_run_holds_the_job(job_db):
     handlers, template, job = job_db
-    outcome = []
 
-    def body(item, params):
-        with runner.fenced_write():
-            Template.update(store_path="/store/first").where(Template.id == item.id).execute()
-        Job.update(attempt=Job.attempt + 1).where(Job.id == job.id).execute()     # a newer run took it
-        try:
+    def write(path):
+        def written(item):
             with runner.fenced_write():
-                Template.update(store_path="/store/second").where(Template.id == item.id).execute()
-        except runner.Superseded:
-            outcome.append("refused")
-            raise
-    handlers[("templates", "create")] = body
-    runner.execute(job.id)
-    assert outcome == ["refused"]
+                Template.update(store_path=path).where(Template.id == item.id).execute()
+        return written
+    assert len(_run_taken_over(handlers, job, write("/store/first"), write("/store/second"))) == 1
     with database.connection_context():
         assert Template.get_by_id(template.id).store_path == "/store/first"
