@@ -17,10 +17,24 @@ import contextlib
 import errno
 import os
 import stat
+import threading
 
 from .errors import StorageError, Unsafe
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_watch = threading.local()
+
+
+def watch(check):
+    """Have long walks in this thread call `check()` every so often (a job's fence: it raises
+    when the run lost its job, so a superseded run stops mid-copy); None to stop."""
+    _watch.check = check
+
+
+def checkpoint():
+    check = getattr(_watch, "check", None)
+    if check is not None:
+        check()
 
 
 def inside(path: str, top: str, strict: bool = False) -> bool:

@@ -14,7 +14,7 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 
-from .confined import Root, lstat_at, open_folder, read_text_at
+from .confined import Root, checkpoint, lstat_at, open_folder, read_text_at
 from .errors import StorageError, Unsafe
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ def walk(fd: int, skip: Callable[[str], bool] | None = None
             path = os.path.join(rel, name) if rel else name
             yield folder, path, name, st
             if stat.S_ISDIR(st.st_mode) and not (skip and skip(path)):
+                checkpoint()
                 child = _enter(folder, name, st, path)
                 if child is not None:
                     stack.append((child, path, iter(scan(child))))
@@ -203,6 +204,7 @@ def _clear(fd: int, enter: Hook | None) -> None:
             if enter:
                 enter(child)
             _open_up(child)
+            checkpoint()
             stack.append((child, child_name, iter(scan(child))))
     finally:
         for folder, _, _ in stack:
@@ -261,6 +263,7 @@ def copy_into(src: int, dst: int, keep_setid: bool = False) -> None:
                 _copy_link(sfd, dfd, name, st, as_root)
             elif kind == stat.S_IFREG:
                 if name != MARKER:
+                    checkpoint()
                     _copy_file(sfd, dfd, name, as_root, keep_setid)
             elif kind == stat.S_IFIFO:
                 _copy_fifo(dfd, name, st, as_root, keep_setid)

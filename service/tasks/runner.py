@@ -38,6 +38,7 @@ import peewee
 
 from service.db import clock
 from service.models import BY_COLLECTION, Job, database
+from service.storage.confined import watch
 
 log = logging.getLogger("service.job")
 HEARTBEAT = 10      # seconds between a running job's heartbeats ([queue] heartbeat)
@@ -295,6 +296,7 @@ def execute(job_id):
             return
         job, item, run = taken
         _current.run = run
+        watch(fenced)     # long file walks of this run stop once it lost its job
         try:
             with _captured() as (stdout, stderr), _heartbeat(run):
                 try:
@@ -322,3 +324,4 @@ def execute(job_id):
                             f": {message}" if message and status != "COMPLETED" else "")
         finally:
             _current.run = None
+            watch(None)

@@ -4,7 +4,7 @@ import logging
 from service import context
 from service.models import Snapshot
 from service.tasks.spaces import placement
-from service.tasks.runner import check_fence, handles
+from service.tasks.runner import check_fence, fenced_write, handles
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,8 @@ def create_snapshot(snapshot, params):
     check_fence()
     log.info("snapshotting %s as %s", fileset or f"filesystem {fs.name}", snapshot.name)
     path = context.driver().create_snapshot(fs, fileset, snapshot.name)
-    Snapshot.update(path=path).where(Snapshot.id == snapshot.id).execute()
+    with fenced_write():
+        Snapshot.update(path=path).where(Snapshot.id == snapshot.id).execute()
 
 
 @handles("snapshots", "delete")
@@ -32,4 +33,5 @@ def delete_snapshot(snapshot, params):
     check_fence()
     log.info("deleting snapshot %s of %s", snapshot.name, fileset or f"filesystem {fs.name}")
     context.driver().delete_snapshot(fs, fileset, snapshot.name)
-    snapshot.delete_instance()
+    with fenced_write():
+        snapshot.delete_instance()

@@ -11,10 +11,10 @@ import secrets
 
 from service import context
 from service.api.spaces import normalise_relativepath, overlap_message, overlapping_space, space_path
-from service.models import Space, SpaceExposer, SpaceTemplate, Template, database
+from service.models import Space, SpaceExposer, SpaceTemplate, Template
 from service.storage import StorageError, tree
 from service.storage.confined import Root, inside
-from service.tasks.runner import check_fence, handles
+from service.tasks.runner import check_fence, fenced_write, handles
 
 log = logging.getLogger(__name__)
 
@@ -83,16 +83,17 @@ def create_space(space, params):
         log.info("creating independent fileset %s at %s in pool %s", fileset, path, pool)
         driver.create_fileset(fs, fileset, path, pool)
         # recorded as soon as it exists: a later failure leaves nothing unrecorded
-        Space.update(fileset=fileset, path=path).where(Space.id == space.id).execute()
-        check_fence()
+        with fenced_write():
+            Space.update(fileset=fileset, path=path).where(Space.id == space.id).execute()
         log.info("setting quota on %s: hard %d, soft %d bytes", fileset, space.size, soft_limit(space.size))
         driver.set_quota(fs, fileset, space.size, soft_limit(space.size))
         for template in ordered_templates(space):
             if not template.store_path:
                 raise StorageError(f"template {template.name} has not been built")
             apply_template(driver, fs, template, space, fileset, path)
-        check_fence()
-        Space.update(used=driver.usage(fs, fileset)).where(Space.id == space.id).execute()
+        used = driver.usage(fs, fileset)
+        with fenced_write():
+            Space.update(used=used).where(Space.id == space.id).execute()
     except Exception as exc:
         if made_here and not getattr(exc, "superseded", False):
             _take_back(driver, fs, space, fileset)
@@ -105,7 +106,8 @@ def _take_back(driver, fs, space, fileset):
         if driver.fileset_info(fs, fileset) is not None:
             log.info("removing fileset %s, made by this failed create", fileset)
             driver.delete_fileset(fs, fileset, force=True)
-        Space.update(fileset=None, path=None, used=None).where(Space.id == space.id).execute()
+        with fenced_write():
+            Space.update(fileset=None, path=None, used=None).where(Space.id == space.id).execute()
     except Exception as exc:    # the job's own failure is the one to report
         log.error("could not remove what the failed create made: %s", exc)
 
@@ -118,10 +120,12 @@ def resize_space(space, params):
         check_fence()
         log.info("resizing %s: hard %d, soft %d bytes", space.fileset, size, soft_limit(size))
         context.driver().set_quota(fs, space.fileset, size, soft_limit(size))
-        Space.update(size=size, used=context.driver().usage(fs, space.fileset)).where(
-            Space.id == space.id).execute()
+        used = context.driver().usage(fs, space.fileset)
+        with fenced_write():
+            Space.update(size=size, used=used).where(Space.id == space.id).execute()
     else:   # never made on storage: the size is used when its create is retried
-        Space.update(size=size).where(Space.id == space.id).execute()
+        with fenced_write():
+            Space.update(size=size).where(Space.id == space.id).execute()
 
 
 @handles("spaces", "delete")
@@ -137,11 +141,12 @@ def delete_space(space, params):
             check_fence()
             log.info("deleting snapshot %s of %s", snapshot.name, space.fileset)
             driver.delete_snapshot(fs, space.fileset, snapshot.name)
-            snapshot.delete_instance()
+            with fenced_write():
+                snapshot.delete_instance()
         check_fence()
         log.info("deleting fileset %s%s", space.fileset, " and its data (forced)" if force else "")
         driver.delete_fileset(fs, space.fileset, force=force)
-    with database.atomic():
+    with fenced_write():
         SpaceTemplate.delete().where(SpaceTemplate.space == space.id).execute()
         SpaceExposer.delete().where(SpaceExposer.space == space.id).execute()
         space.delete_instance(recursive=True)

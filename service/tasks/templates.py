@@ -12,7 +12,7 @@ from service.models import Space, Template
 from service.storage import MARKER, StorageError
 from service.storage.confined import Root, below, inside, write_text_at
 from service.storage.tree import SERVICE_FOLDER, copy_into
-from service.tasks.runner import check_fence, handles
+from service.tasks.runner import check_fence, fenced_write, handles
 
 log = logging.getLogger(__name__)
 BUILDING = ".building"
@@ -102,7 +102,8 @@ def build_template(template, params):
         except BaseException:
             root.remove(building)   # a failed build leaves nothing to block the next one
             raise
-    Template.update(store_path=destination, template_location=None).where(Template.id == template.id).execute()
+    with fenced_write():
+        Template.update(store_path=destination, template_location=None).where(Template.id == template.id).execute()
     log.info("template %s built at %s", template.name, destination)
 
 
@@ -115,4 +116,5 @@ def delete_template(template, params):
         for leftover in (destination, destination + BUILDING):
             check_fence()
             root.remove(leftover)
-    template.delete_instance()
+    with fenced_write():
+        template.delete_instance()

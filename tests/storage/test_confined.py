@@ -219,3 +219,23 @@ def test_deleting_a_fileset_whose_parent_became_a_link_touches_nothing(local, ou
     with pytest.raises(Unsafe, match="'proj' is a symbolic link"):
         driver.delete_fileset(fs, "sas1-a", force=True)
     assert fingerprint(outside) == before
+
+
+def test_a_watched_walk_stops_when_its_check_raises(tmp_path):
+    from service.storage.confined import watch
+    model = tmp_path / "model"
+    for n in range(50):
+        write(str(model / f"d{n}" / "f"), "x")
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) > 10:
+            raise RuntimeError("the run lost its job")
+    watch(check)
+    try:
+        with pytest.raises(RuntimeError, match="lost its job"):
+            tree.copy_tree(str(model), str(tmp_path / "copy"))
+    finally:
+        watch(None)
+    assert len(os.listdir(tmp_path / "copy")) < 50   # stopped part-way, not at the end
