@@ -101,15 +101,17 @@ def create_space(space, params):
 
 
 def _take_back(driver, fs, space, fileset):
-    """A create that failed removes what it made, so a retry (or a delete) starts clean."""
+    """A create that failed removes what it made, so a retry (or a delete) starts clean —
+    unless a newer run took the job over: then what is there is that run's."""
     try:
+        check_fence()
         if driver.fileset_info(fs, fileset) is not None:
             log.info("removing fileset %s, made by this failed create", fileset)
             driver.delete_fileset(fs, fileset, force=True)
         with fenced_write():
             Space.update(fileset=None, path=None, used=None).where(Space.id == space.id).execute()
-    except Exception as exc:    # the job's own failure is the one to report
-        log.error("could not remove what the failed create made: %s", exc)
+    except Exception as exc:    # the job's own failure is the one to report (or: superseded)
+        log.error("not removing what the failed create made: %s", exc)
 
 
 @handles("spaces", "update")

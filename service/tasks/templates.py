@@ -99,8 +99,10 @@ def build_template(template, params):
             check_fence()
             root.remove(destination)
             root.rename(building, destination)
-        except BaseException:
-            root.remove(building)   # a failed build leaves nothing to block the next one
+        except Exception as exc:
+            if not getattr(exc, "superseded", False):
+                check_fence()           # a newer run's .building is that run's
+                root.remove(building)   # a failed build leaves nothing to block the next one
             raise
     with fenced_write():
         Template.update(store_path=destination, template_location=None).where(Template.id == template.id).execute()

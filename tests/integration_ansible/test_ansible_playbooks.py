@@ -105,7 +105,7 @@ def test_a_failed_job_fails_the_task_with_its_stderr(playbook, pixstor_server):
     run = playbook("provision.yml", **names)
     assert run.proc.returncode != 0, explain(run)
     assert "ended ERRORED" in run.output and "job stderr:" in run.output, explain(run)
-    assert "File exists" in run.output, explain(run)
+    assert "'blocked' is not a directory" in run.output, explain(run)
     assert [s["status"] for s in pixstor_server.items("spaces", name="errored-space")] == ["ERRORED"]
 
     again = playbook("provision.yml", **names)
