@@ -51,6 +51,7 @@ SCHEMA = {
         "filesystems": (list, [{"name": "mmfs1", "mountpoint": "var/mmfs1", "pools": ["sas1", "sata1"]}]),
         "gpfs": (dict, {}),
         "keep_setid": (bool, False),
+        "min_size": (int, 1 << 20),     # bytes: a smaller space size is refused (422) as a likely missing unit
     },
     "log": {"level": (str, "INFO")},
 }

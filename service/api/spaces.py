@@ -2,6 +2,8 @@
 profile's pool, laid out from templates, capped by a quota."""
 import os
 
+import bottle
+
 from service import context, inputs
 from service.api.cj import ApiError, invalid
 from service.api.views import View, active_job
@@ -53,12 +55,44 @@ def overlap_message(relativepath, other):
     return f"relativepath {relativepath} {how} space {other.name} ({other.relativepath}, /spaces/{other.id})"
 
 
+IEC_UNITS = (("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10))
+
+
+def show_size(size):
+    """'4GiB' for 4294967296; bytes when no binary unit divides it."""
+    for unit, factor in IEC_UNITS:
+        if size and size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size} bytes"
+
+
+def size_below_minimum(size):
+    """Why `size` is refused as below storage.min_size, or None. A number below 1 MiB is no
+    quota anyone means in bytes: the message then names the unit the user probably left out,
+    the smallest binary unit that makes the number at least 1 GiB and the minimum (4 -> 4GiB,
+    2000 -> 2000MiB)."""
+    minimum = context.settings.storage.min_size
+    if size is None or size >= minimum:
+        return None
+    meant = next((unit for unit, factor in reversed(IEC_UNITS)
+                  if size * factor >= max(minimum, 1 << 30)), None) if size < 1 << 20 else None
+    hint = f"; a size without a unit is bytes: did you mean {size}{meant}?" if meant else ""
+    return f"{size} bytes is below the minimum space size of {show_size(minimum)} ({minimum} bytes){hint}"
+
+
+def force_requested():
+    return bottle.request.query.get("force", "false").lower() in ("1", "true", "yes")
+
+
 class SpaceView(View):
     collection_methods = ("GET", "POST")
     item_methods = ("GET", "PATCH", "DELETE")
 
     def check_create(self, values, retried=None):
         errors = {}
+        too_small = size_below_minimum(values.get("size"))
+        if too_small:
+            errors["size"] = too_small
         profile = values["profile"]
         filesystem = profile.datastore.filesystem
         longest = max(len(p) for p in context.filesystem(filesystem).pools)
@@ -121,7 +155,18 @@ class SpaceView(View):
                                 f"nothing was {'deleted' if action == 'delete' else 'changed'}")
 
     def check_update(self, item, values):
-        return "size" in values and values["size"] != item.size
+        if "size" not in values or values["size"] == item.size:
+            return False
+        size = values["size"]
+        too_small = size_below_minimum(size)
+        if too_small:
+            raise invalid({"size": too_small})
+        if None not in (size, item.used) and size < item.used and not force_requested():
+            raise ApiError(409, f"space {item.name} uses {item.used} bytes ({show_size(item.used)}, as last "
+                                f"measured): a size of {size} bytes ({show_size(size)}) is below that; nothing "
+                                "was changed; resize with ?force=true to shrink it anyway",
+                           {"size": f"below the {item.used} bytes used"})
+        return True
 
     def check_delete(self, item, force):
         if force:
