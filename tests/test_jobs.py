@@ -143,8 +143,8 @@ def test_size_rules_and_numeric_string(env):
     resp = new_space(env, "neg", size=-5)
     assert resp.status_code == 422 and "greater than 0" in error_of(resp)["details"]["size"]
     srv, session, refs = env
-    href = active_space(env, "stringy", size="2048")
-    assert data_of(session.get(srv.url + href).json())["size"] == 2048
+    href = active_space(env, "stringy", size="2097152")
+    assert data_of(session.get(srv.url + href).json())["size"] == 2097152
 
 
 def test_duplicate_name_and_profile_is_409(env):
@@ -166,7 +166,7 @@ def test_same_name_on_another_profile_is_allowed(env):
 def test_references_by_id_list_and_flat_json(env):
     srv, session, refs = env
     body = {"name": "flat", "relativepath": "projects/flat", "exposers": [refs["exposer"].rsplit("/", 1)[1]],
-            "profile": refs["profile"].rsplit("/", 1)[1], "templates": [], "size": 4096}
+            "profile": refs["profile"].rsplit("/", 1)[1], "templates": [], "size": 1 << 20}
     resp = session.post(srv.url + "/spaces/", json=body)
     assert resp.status_code == 202, resp.text
     assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
@@ -177,26 +177,26 @@ def test_references_by_id_list_and_flat_json(env):
 
 def test_resize_patch_immutables_and_etag(env):
     srv, session, refs = env
-    href = active_space(env, "grow", size=1000)
+    href = active_space(env, "grow", size=1 << 20)
     resp = session.get(srv.url + href)
     etag = resp.headers["ETag"]
     resp = session.patch(srv.url + href, json={"relativepath": "elsewhere"})
     assert resp.status_code == 422 and "cannot be changed" in error_of(resp)["details"]["relativepath"]
-    resp = session.patch(srv.url + href, json={"size": 5000}, headers={"If-Match": '"stale"'})
+    resp = session.patch(srv.url + href, json={"size": 5 << 20}, headers={"If-Match": '"stale"'})
     assert resp.status_code == 412
-    resp = session.patch(srv.url + href, json={"size": 5000}, headers={"If-Match": etag})
+    resp = session.patch(srv.url + href, json={"size": 5 << 20}, headers={"If-Match": etag})
     assert resp.status_code == 202, resp.text
     assert "job" in resp.links
     assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
-    assert data_of(session.get(srv.url + href).json())["size"] == 5000
+    assert data_of(session.get(srv.url + href).json())["size"] == 5 << 20
     from service.config import load
     from service.storage import get_driver
     from service.storage.base import Filesystem
     driver = get_driver(load(srv.config).storage)
     fs = Filesystem("mmfs1", str(srv.mountpoint), ("sas1", "sata1"))
-    assert driver.quota(fs, "sas1-grow") == (5000, 4500)
+    assert driver.quota(fs, "sas1-grow") == (5 << 20, 4718592)
     # the same size again needs no job; unchanged fixed fields, however written, are accepted
-    resp = session.patch(srv.url + href, json={"size": 5000})
+    resp = session.patch(srv.url + href, json={"size": 5 << 20})
     assert resp.status_code == 200
     resp = session.patch(srv.url + href, json={"profile": refs["profile"].rsplit("/", 1)[1],
                                                "exposers": [refs["exposer"]], "templates": refs["template"],
@@ -307,7 +307,7 @@ def test_busy_item_refuses_changes(env):
     href = resp.json()["collection"]["items"][0]["href"]
     status = data_of(session.get(srv.url + href).json())["status"]
     if status != "ACTIVE":    # the worker is fast; only assert the rule while it holds
-        blocked = session.patch(srv.url + href, json={"size": 1})
+        blocked = session.patch(srv.url + href, json={"size": 2 << 30})
         assert blocked.status_code in (409, 200, 202)
     assert wait_status(session, resp.headers["Location"]) == "ACTIVE"
 
