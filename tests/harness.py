@@ -223,6 +223,39 @@ def make_model(root):
     return root
 
 
+def nginx_tls_proxy(nginx, folder, upstreams, cert_file, key_file):
+    """(process, port): nginx terminating TLS with the given certificate on a free port of
+    127.0.0.1, proxying to the upstreams (host:port) with the X-Forwarded-* headers."""
+    import textwrap
+    folder = Path(folder)
+    port = free_port()
+    servers = "\n".join(f"server {upstream};" for upstream in upstreams)
+    (folder / "nginx.conf").write_text(textwrap.dedent(f"""
+        daemon off;
+        pid {folder}/nginx.pid;
+        error_log {folder}/nginx-error.log;
+        events {{ worker_connections 64; }}
+        http {{
+          access_log {folder}/nginx-access.log;
+          client_body_temp_path {folder}/body; proxy_temp_path {folder}/proxy;
+          fastcgi_temp_path {folder}/fcgi; uwsgi_temp_path {folder}/uwsgi; scgi_temp_path {folder}/scgi;
+          upstream api {{ {servers} }}
+          server {{
+            listen 127.0.0.1:{port} ssl;
+            ssl_certificate {cert_file}; ssl_certificate_key {key_file};
+            location / {{
+              proxy_pass http://api;
+              proxy_set_header Host $host;
+              proxy_set_header X-Forwarded-Proto $scheme;
+              proxy_set_header X-Forwarded-Host $http_host;
+            }}
+          }}
+        }}"""))
+    process = subprocess.Popen([nginx, "-c", str(folder / "nginx.conf"), "-p", str(folder)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return process, port
+
+
 def require(available, reason):
     """Skip a test whose outside need is missing — but in CI a skip is a failure."""
     import pytest

@@ -2,12 +2,13 @@
 two workers behind nginx terminating TLS — the walkthrough's shape through it."""
 import shutil
 import subprocess
-import textwrap
 
 import requests
 import urllib3
 
-from tests.harness import CJ, CLI, Server, cj_body, data_of, free_port, make_model, require, wait_for, wait_status
+from tests.harness import (
+    CJ, CLI, Server, cj_body, data_of, free_port, make_model, nginx_tls_proxy, require, wait_for, wait_status,
+)
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if shutil.os.path.exists("/usr/sbin/nginx") else None)
 
@@ -28,34 +29,11 @@ def stop(processes):
 
 def nginx_front(folder, upstreams):
     """nginx with a self-signed certificate on a free port, proxying to the API processes."""
-    port = free_port()
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
                     "/CN=localhost", "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
                    check=True, capture_output=True)
-    servers = "\n".join(f"server 127.0.0.1:{p};" for p in upstreams)
-    (folder / "nginx.conf").write_text(textwrap.dedent(f"""
-        daemon off;
-        pid {folder}/nginx.pid;
-        error_log {folder}/nginx-error.log;
-        events {{ worker_connections 64; }}
-        http {{
-          access_log {folder}/nginx-access.log;
-          client_body_temp_path {folder}/body; proxy_temp_path {folder}/proxy;
-          fastcgi_temp_path {folder}/fcgi; uwsgi_temp_path {folder}/uwsgi; scgi_temp_path {folder}/scgi;
-          upstream api {{ {servers} }}
-          server {{
-            listen 127.0.0.1:{port} ssl;
-            ssl_certificate {folder}/cert.pem; ssl_certificate_key {folder}/key.pem;
-            location / {{
-              proxy_pass http://api;
-              proxy_set_header Host $host;
-              proxy_set_header X-Forwarded-Proto $scheme;
-              proxy_set_header X-Forwarded-Host $http_host;
-            }}
-          }}
-        }}"""))
-    process = subprocess.Popen([NGINX, "-c", str(folder / "nginx.conf"), "-p", str(folder)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process, port = nginx_tls_proxy(NGINX, folder, [f"127.0.0.1:{p}" for p in upstreams], folder / "cert.pem",
+                                    folder / "key.pem")
     return process, f"https://localhost:{port}"
 
 
