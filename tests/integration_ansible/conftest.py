@@ -1,6 +1,11 @@
 """The pixstor.mgmt collection's integration tests: the shared test server
 (`tests.harness.Server`: a real `pixstor-mgmt serve` on a free port in a temp
-dir) and a runner for real `ansible-playbook` against it."""
+dir) and a runner for real `ansible-playbook` against it.
+
+The playbooks run the collection as users get it: `ansible-galaxy collection
+build` makes the tarball, `ansible-galaxy collection install` puts it into an
+empty folder, and ANSIBLE_COLLECTIONS_PATH names only that folder (never the
+repository)."""
 import hashlib
 import json
 import os
@@ -17,6 +22,7 @@ import requests
 from tests.harness import Server, make_model, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
+COLLECTION = REPO / "ansible_collections" / "pixstor" / "mgmt"
 BIN = Path(sys.executable).parent
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 USER, PASSWORD = "tester", "integration-secret"
@@ -79,6 +85,26 @@ class PlaybookRun:
         return [r for r in self.requests if r[1].startswith("/oauth2/token")]
 
 
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory):
+    """(collections path, tarball) of the collection built from this tree and installed from
+    its tarball into an empty folder."""
+    folder = tmp_path_factory.mktemp("galaxy")
+    env = dict(os.environ, ANSIBLE_HOME=str(folder / "ansible-home"), ANSIBLE_NOCOLOR="1")
+    build = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", str(COLLECTION), "--output-path",
+                            str(folder)], capture_output=True, text=True, env=env, timeout=300)
+    assert build.returncode == 0, build.stdout + build.stderr
+    version = re.search(r"^version:\s*(\S+)", (COLLECTION / "galaxy.yml").read_text(), re.M).group(1)
+    tarball = folder / ("pixstor-mgmt-%s.tar.gz" % version)
+    path = folder / "collections"
+    path.mkdir()
+    install = subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(path)],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert (path / "ansible_collections" / "pixstor" / "mgmt" / "MANIFEST.json").is_file(), install.stdout
+    return path, tarball
+
+
 @pytest.fixture(scope="module")
 def pixstor_server(tmp_path_factory):
     if not (BIN / "pixstor-mgmt").exists() or not (BIN / "ansible-playbook").exists():
@@ -105,7 +131,7 @@ def token_cache_file(pixstor_server, token_cache_dir):
 
 
 @pytest.fixture
-def playbook(pixstor_server, token_cache_dir, tmp_path):
+def playbook(pixstor_server, token_cache_dir, tmp_path, installed_collection):
     """playbook(name, check=False, environment=None, hosts=1, **vars) -> PlaybookRun of a real
     ansible-playbook; hosts > 1 makes an inventory of that many local hosts (node1...)."""
 
@@ -118,12 +144,13 @@ def playbook(pixstor_server, token_cache_dir, tmp_path):
         variables = dict(pixstor_url=pixstor_server.url, pixstor_username=USER, pixstor_password=PASSWORD,
                          model=str(pixstor_server.models / "project_template"))
         variables.update(extra_vars)
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(installed_collection[0]),
+                   ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                    ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
                    ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "ansible-home"),
                    PATH="%s:%s" % (BIN, os.environ.get("PATH", "")))
         for key in ("PIXSTOR_URL", "PIXSTOR_USERNAME", "PIXSTOR_PASSWORD", "PIXSTOR_TOKEN", "PIXSTOR_VALIDATE_CERTS",
-                    "PIXSTOR_TOKEN_CACHE"):
+                    "PIXSTOR_TOKEN_CACHE", "PIXSTOR_CA_PATH", "PIXSTOR_TIMEOUT"):
             env.pop(key, None)
         env["PIXSTOR_TOKEN_CACHE_DIR"] = str(token_cache_dir)
         env.update(environment or {})

@@ -52,7 +52,9 @@ def test_check_mode_on_a_fresh_name_predicts_and_creates_nothing(playbook, pixst
     assert run.proc.returncode == 0, explain(run)
     # Space and snapshot would be created; the template exists already.
     assert run.recap["changed"] == 2, explain(run)
-    assert "space 'fresh-space' not found" in run.output      # the snapshot task's check-mode warning
+    # the snapshot task's check-mode warning
+    assert "space 'fresh-space' not found in /spaces/; check mode assumes an earlier task would create it" in \
+        run.output.replace("\n", " ").replace("  ", " "), explain(run)
     assert run.writes == [], run.writes
     assert pixstor_server.items("spaces", name="fresh-space") == []
     assert not (pixstor_server.mountpoint / "projects" / "fresh-space").exists()
@@ -66,6 +68,33 @@ def test_resize_then_run_again(playbook, pixstor_server):
     assert [s["size"] for s in pixstor_server.items("spaces", name="sleepy-snake")] == [8 * GIB]
     again = playbook("provision.yml", space_size="8 GiB", expected_size=8 * GIB)
     assert (again.proc.returncode, again.recap["changed"], again.writes) == (0, 0, []), explain(again)
+
+
+def test_shrinking_below_the_measured_use_needs_force(playbook, pixstor_server, tmp_path):
+    (pixstor_server.mountpoint / "projects" / "sleepy-snake" / "data.bin").write_bytes(b"x" * (3 << 20))
+    pixstor_server.cli("usage")
+    assert [s["used"] > 3 << 20 for s in pixstor_server.items("spaces", name="sleepy-snake")] == [True]
+    results = tmp_path / "resize.json"
+    run = playbook("resize.yml", space_size="2M", results_file=str(results))
+    assert run.proc.returncode == 0, explain(run)
+    refused = json.loads(results.read_text())
+    assert (refused["failed"], refused["changed"]) == (True, False), refused
+    assert refused["msg"].startswith("space 'sleepy-snake' uses 3145743 bytes (about 3.0MiB), as last measured: "
+                                     "a size of 2MiB (2097152 bytes) is below that"), refused
+    assert "is below that; nothing was changed. Set force: true to shrink it anyway." in refused["msg"], refused
+    assert run.writes == [], run.writes
+    assert [s["size"] for s in pixstor_server.items("spaces", name="sleepy-snake")] == [8 * GIB]
+
+    forced = playbook("resize.yml", space_size="2M", space_force=True, results_file=str(results))
+    assert forced.proc.returncode == 0, explain(forced)
+    resized = json.loads(results.read_text())
+    assert (resized["failed"], resized["changed"], resized["msg"]) == (
+        False, True, "space 'sleepy-snake' resized from 8GiB to 2MiB"), resized
+    assert [(m, p.split("/spaces/")[1].split("?")[1]) for m, p, _ in forced.writes] == [("PATCH", "force=true")]
+    assert [s["size"] for s in pixstor_server.items("spaces", name="sleepy-snake")] == [2 << 20]
+
+    back = playbook("resize.yml", space_size="8G", results_file=str(results))
+    assert back.proc.returncode == 0 and json.loads(results.read_text())["changed"] is True, explain(back)
 
 
 def test_an_immutable_change_fails_with_what_to_do(playbook, pixstor_server):
@@ -160,5 +189,9 @@ def test_the_token_cache_is_private_and_a_refused_token_means_one_fresh_login(pl
 def test_errors_quote_the_api_and_write_nothing_lasting(playbook, pixstor_server):
     run = playbook("errors.yml")
     assert run.proc.returncode == 0, explain(run)     # the failures are expected, the asserts pass
-    assert "ignored=4" in run.output, explain(run)
+    assert "ignored=6" in run.output, explain(run)
     assert pixstor_server.items("templates", name="missing_model") == []
+    assert pixstor_server.items("spaces", name="tiny-space") == []
+    # the float is refused by the module: no request for it reached the API
+    assert [(m, p.split("?")[0]) for m, p, _ in run.writes] == [("POST", "/templates/"), ("POST", "/spaces/"),
+                                                                ("POST", "/spaces/")]

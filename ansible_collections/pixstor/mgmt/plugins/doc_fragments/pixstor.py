@@ -26,11 +26,11 @@ options:
     description:
       - User name for the OAuth2 password grant that obtains an access token.
       - If not set, the value of the E(PIXSTOR_USERNAME) environment variable is used.
-      - Ignored when O(token) is set.
+      - Ignored when O(token) is set, so E(PIXSTOR_TOKEN) with E(PIXSTOR_USERNAME) and no password works.
     type: str
   password:
     description:
-      - Password for O(username).
+      - Password for O(username). Required with O(username) unless O(token) is set.
       - If not set, the value of the E(PIXSTOR_PASSWORD) environment variable is used.
     type: str
   token:
@@ -43,16 +43,24 @@ options:
     description:
       - Whether to verify the server's TLS certificate.
       - Set to V(false) only for servers with self-signed certificates you control; prefer O(ca_path).
+      - V(false) wins over the E(REQUESTS_CA_BUNDLE) and E(CURL_CA_BUNDLE) environment variables.
       - If not set, the value of the E(PIXSTOR_VALIDATE_CERTS) environment variable is used.
     type: bool
     default: true
   ca_path:
     description:
-      - PEM file of the CA certificate(s) that signed the server's certificate.
+      - PEM file of the CA certificate(s) that signed the server's certificate, on the host that runs the module.
+        A file that does not exist fails the task before any request.
+      - When set, it is the only trust used, whatever E(REQUESTS_CA_BUNDLE) or E(CURL_CA_BUNDLE) say.
+        When neither O(ca_path) nor E(PIXSTOR_CA_PATH) is set, those variables (or the system's CA
+        certificates of C(requests)) are used.
+      - Not used with O(validate_certs=false).
+      - If not set, the value of the E(PIXSTOR_CA_PATH) environment variable is used.
     type: path
   timeout:
     description:
       - Timeout in seconds of one HTTP request, not of a whole job (modules that wait on jobs have C(wait_timeout)).
+      - If not set, the value of the E(PIXSTOR_TIMEOUT) environment variable is used.
     type: int
     default: 30
   token_cache:
@@ -71,7 +79,8 @@ options:
 requirements:
   - requests
 notes:
-  - Authentication needs either O(token) or both O(username) and O(password).
+  - Authentication needs either O(token), or both O(username) and O(password). When both a token and a
+    user name are given (for example from the environment), the token is used.
   - All modules belong to the action group C(pixstor.mgmt.pixstor), so connection options can be set once
     with C(module_defaults) and C(group/pixstor.mgmt.pixstor).
   - Connection errors and HTTP 502, 503 and 504 answers are retried up to three times with a growing pause.
@@ -92,6 +101,9 @@ options:
       - Wait until the job that creates, changes or deletes the item has finished.
       - With V(false) the module returns as soon as the API accepted the request; the item may still be
         V(PENDING) or V(INPROGRESS).
+      - When the wait times out, or the job ends V(ERRORED), the task fails with C(changed=true) (the request
+        was accepted and its job goes on, or left the item V(ERRORED)), the item (with its C(href)) and C(job)
+        in the result.
     type: bool
     default: true
   wait_timeout:

@@ -31,7 +31,7 @@ except ImportError:
 HAS_REQUESTS = requests is not None
 
 CJ = "application/vnd.collection+json"
-USER_AGENT = "pixstor.mgmt-ansible/0.1.0"
+USER_AGENT = "pixstor.mgmt-ansible/0.2.0"
 RETRIES = 3
 RETRY_STATUSES = (502, 503, 504)
 PAGE_SIZE = 1000
@@ -42,30 +42,44 @@ TOKEN_CACHE_DIR = "~/.ansible/pixstor/tokens"
 # A cached token with less life left than this is not reused: it could expire mid-task.
 TOKEN_CACHE_MARGIN = 60
 
-# SI prefixes are powers of 10, IEC prefixes powers of 2: 4G = 4 * 10**9, 4GiB = 4 * 2**30.
-SIZE_UNITS = {"": 1, "b": 1}
-for _power, _letter in enumerate("kmgtpe", start=1):
-    SIZE_UNITS[_letter] = SIZE_UNITS[_letter + "b"] = 1000 ** _power
-    SIZE_UNITS[_letter + "i"] = SIZE_UNITS[_letter + "ib"] = 1024 ** _power
+# Sizes as Ansible's human_to_bytes, GPFS mmsetquota and the storage vendors' collections
+# read them: every prefix is a power of 1024, with or without B or i (4G = 4GB = 4GiB = 4 * 2**30).
+SIZE_UNITS = {"b": 1}
+for _power, _letter in enumerate("kmgtp", start=1):
+    for _suffix in ("", "b", "i", "ib"):
+        SIZE_UNITS[_letter + _suffix] = 1024 ** _power
 SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$")
+BINARY_UNITS = ("PiB", "TiB", "GiB", "MiB", "KiB")
 
 
 class PixstorError(Exception):
-    """A failure worth a fail_json: carries the HTTP status and the API's C+J error."""
+    """A failure worth a fail_json: carries the HTTP status, the API's C+J error and what
+    else the failed result must tell (`result`: changed, the item, the job)."""
 
-    def __init__(self, msg, status=None, error=None):
+    def __init__(self, msg, status=None, error=None, result=None):
         super().__init__(msg)
         self.msg = msg
         self.status = status
         self.error = error
+        self.result = dict(result or {})
 
     def fail_kwargs(self):
-        kwargs = dict(msg=self.msg)
+        kwargs = dict(self.result, msg=self.msg)
         if self.status is not None:
             kwargs["status_code"] = self.status
         if self.error is not None:
             kwargs["api_error"] = self.error
         return kwargs
+
+
+class WaitFailed(PixstorError):
+    """A wait that ended without the wanted state: the job failed or the time ran out.
+    `item` is the item as last read (None once gone), `job` the job's href and last status."""
+
+    def __init__(self, msg, item=None, job=None):
+        super().__init__(msg)
+        self.item = item
+        self.job = job
 
 
 class NotFound(PixstorError):
@@ -75,23 +89,32 @@ class NotFound(PixstorError):
 # Pure helpers ---------------------------------------------------------------
 
 def parse_size(value):
-    """Bytes from an int or a string such as '4294967296', '4GiB', '4G', '500MiB', '1.5TiB'."""
+    """Bytes from an int or a string: '4294967296' (bytes), '4G' = '4GB' = '4GiB' = '4Gi'
+    (powers of 1024, any case), '500M', '1.5T'. A number with a fraction and no unit (a YAML
+    float such as 1.5 or 1.0e10) is refused: bytes are whole, and the unit was likely forgotten."""
     if isinstance(value, bool):
         raise ValueError("size %r is not a size" % (value,))
+    if isinstance(value, float):
+        value = repr(value)
     if isinstance(value, int):
-        number, unit = Decimal(value), ""
+        number, unit, text = Decimal(value), "b", str(value)
     else:
-        match = SIZE_RE.match(str(value))
+        text = str(value)
+        match = SIZE_RE.match(text)
         if not match:
-            raise ValueError("size %r is neither a number of bytes nor a size such as 4GiB, 500MiB or 4G" % (value,))
+            raise ValueError("size %r is neither a number of bytes nor a size such as 4G, 4GiB or 500M" % (value,))
         try:
             number = Decimal(match.group(1))
         except InvalidOperation:
             raise ValueError("size %r is not a number" % (value,))
-        unit = match.group(2).lower()
+        unit = match.group(2).lower() or "b"
+        if not match.group(2) and "." in match.group(1):
+            raise ValueError("size %r has a fraction but no unit: a number without a unit is a count of bytes, "
+                             "which is whole (YAML reads 1.5 as a float); give the unit, for example %sG"
+                             % (value, match.group(1)))
     if unit not in SIZE_UNITS:
-        raise ValueError("size %r has an unknown unit %r; use B, K/KB, M/MB, G/GB, T/TB, P/PB (powers of 1000) "
-                         "or KiB, MiB, GiB, TiB, PiB (powers of 1024)" % (value, unit))
+        raise ValueError("size %r has an unknown unit %r; use B, or K, M, G, T, P (powers of 1024, also written "
+                         "KB/KiB, MB/MiB, GB/GiB, TB/TiB, PB/PiB)" % (value, unit))
     total = number * SIZE_UNITS[unit]
     if total != total.to_integral_value():
         raise ValueError("size %r is not a whole number of bytes" % (value,))
@@ -101,15 +124,26 @@ def parse_size(value):
 
 
 def format_size(size):
-    """Largest exact unit, IEC before SI: 4294967296 -> '4GiB', 4000000000 -> '4GB'."""
-    if not isinstance(size, int) or size <= 0:
+    """Largest exact binary unit: 4294967296 -> '4GiB', 1536 MiB -> '1536MiB', 1001 -> '1001B'."""
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
         return str(size)
-    for letter in "PTGMK":
-        for unit in (letter + "iB", letter + "B"):
-            factor = SIZE_UNITS[unit.lower()]
-            if size % factor == 0:
-                return "%d%s" % (size // factor, unit)
+    for unit in BINARY_UNITS:
+        factor = SIZE_UNITS[unit.lower()]
+        if size % factor == 0:
+            return "%d%s" % (size // factor, unit)
     return "%dB" % size
+
+
+def describe_size(size):
+    """'3MiB (3145728 bytes)' when a binary unit divides it, else '3145743 bytes (about 3.0MiB)'."""
+    exact = format_size(size)
+    if not isinstance(size, int) or exact.endswith("iB"):
+        return "%s (%s bytes)" % (exact, size) if isinstance(size, int) else exact
+    for unit in BINARY_UNITS:
+        factor = SIZE_UNITS[unit.lower()]
+        if size >= factor:
+            return "%d bytes (about %.1f%s)" % (size, size / factor, unit)
+    return "%d bytes" % size
 
 
 def flatten(item):
@@ -183,8 +217,8 @@ def pixstor_argument_spec():
         password=dict(type="str", no_log=True, fallback=(env_fallback, ["PIXSTOR_PASSWORD"])),
         token=dict(type="str", no_log=True, fallback=(env_fallback, ["PIXSTOR_TOKEN"])),
         validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["PIXSTOR_VALIDATE_CERTS"])),
-        ca_path=dict(type="path"),
-        timeout=dict(type="int", default=30),
+        ca_path=dict(type="path", fallback=(env_fallback, ["PIXSTOR_CA_PATH"])),
+        timeout=dict(type="int", default=30, fallback=(env_fallback, ["PIXSTOR_TIMEOUT"])),
         token_cache=dict(type="bool", default=True, fallback=(env_fallback, ["PIXSTOR_TOKEN_CACHE"])),
     )
 
@@ -203,13 +237,33 @@ def pixstor_module(argument_spec, managed=True, **kwargs):
     if managed:
         spec.update(state_argument_spec())
     spec.update(argument_spec)
-    # Not mutually_exclusive: env fallbacks fill both token and username, and token simply wins.
-    kwargs["required_together"] = [("username", "password")] + kwargs.get("required_together", [])
-    kwargs["required_one_of"] = [("token", "username")] + kwargs.get("required_one_of", [])
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+    check_connection_params(module)
     return module
+
+
+def check_connection_params(module):
+    """Credentials and TLS options that cannot work fail before any request.
+
+    Not required_together/mutually_exclusive: environment fallbacks may fill token and
+    username at once (PIXSTOR_TOKEN with PIXSTOR_USERNAME), and then the token simply wins.
+    """
+    params = module.params
+    if not params.get("token"):
+        if not params.get("username"):
+            module.fail_json(msg="no credentials: set token (or PIXSTOR_TOKEN), or username and password "
+                                 "(or PIXSTOR_USERNAME and PIXSTOR_PASSWORD)")
+        if params.get("password") is None:
+            module.fail_json(msg="username %r is set but password is not: set password (or PIXSTOR_PASSWORD), "
+                                 "or give a token instead" % params["username"])
+    ca_path = params.get("ca_path")
+    if params["validate_certs"] and ca_path and not os.path.isfile(ca_path):
+        module.fail_json(msg="ca_path %s: %s; give the PEM file of the CA that signed the server's certificate"
+                             % (ca_path, "is not a file" if os.path.exists(ca_path) else "no such file"))
+    if params["timeout"] <= 0:
+        module.fail_json(msg="timeout must be a positive number of seconds, got %d" % params["timeout"])
 
 
 def run_module(module, manage):
@@ -262,11 +316,16 @@ class PixstorClient(object):
         self.url = params["url"].rstrip("/")
         self.auth_url = (params.get("auth_url") or params["url"]).rstrip("/")
         self.timeout = params["timeout"]
+        # Passed on every request: a request's own verify wins over REQUESTS_CA_BUNDLE and
+        # CURL_CA_BUNDLE, where the session's would lose to them (requests merges the
+        # environment into each request and only then falls back to the session).
+        self.verify = (params.get("ca_path") or True) if params["validate_certs"] else False
         self.session = requests.Session()
-        self.session.verify = (params.get("ca_path") or True) if params["validate_certs"] else False
+        self.session.verify = self.verify
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = CJ + ", application/json;q=0.9, text/plain;q=0.5"
         self._refs = {}
+        self._names = {}        # href -> name, of every item resolved or named so far
         self.token_cache = None
         if params["token_cache"] and not params.get("token") and params.get("username"):
             self.token_cache = token_cache_path(self.auth_url, params["username"], params["password"] or "")
@@ -286,7 +345,7 @@ class PixstorClient(object):
         for attempt in range(RETRIES + 1):
             last = attempt == RETRIES
             try:
-                resp = self.session.request(method, url, timeout=self.timeout, **kwargs)
+                resp = self.session.request(method, url, timeout=self.timeout, verify=self.verify, **kwargs)
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
                 if last or not (idempotent or _never_sent(exc)):
                     raise PixstorError("%s %s failed: %s" % (method, path_of(url), exc))
@@ -441,7 +500,31 @@ class PixstorClient(object):
         if item is None:
             raise NotFound("%s %r not found in /%s/" % (what, ref, collection))
         self._refs[key] = item["href"]
+        if item.get("name"):
+            self._names[item["href"]] = item["name"]
         return item["href"]
+
+    def name_of(self, href):
+        """The name of the item at `href` (read once, then remembered); the href itself when
+        it has none or cannot be read. A check-mode placeholder '/templates/(name)' is 'name'."""
+        if not isinstance(href, str) or not href.startswith("/"):
+            return href
+        placeholder = re.match(r"^/[a-z]+/\((.*)\)$", href)
+        if placeholder:
+            return placeholder.group(1)
+        if href not in self._names:
+            try:
+                item = self.get(href)[0]
+            except PixstorError:
+                item = None
+            self._names[href] = (item or {}).get("name") or href
+        return self._names[href]
+
+    def names(self, value):
+        """`value` with every href (alone or in a list) replaced by the item's name."""
+        if isinstance(value, list):
+            return [self.name_of(v) for v in value]
+        return self.name_of(value)
 
     def job_stderr(self, job_href):
         """Tail of a job's stderr log ('' when it cannot be read)."""
@@ -461,11 +544,12 @@ class PixstorClient(object):
                             data=json.dumps(cj_template(data)), headers={"Content-Type": CJ})
         return _accepted(resp)
 
-    def update(self, href, data, etag=None):
+    def update(self, href, data, etag=None, force=False):
         headers = {"Content-Type": CJ}
         if etag:
             headers["If-Match"] = etag
-        resp = self.request("PATCH", href, ok=(200, 202), data=json.dumps(cj_template(data)), headers=headers)
+        resp = self.request("PATCH", href, ok=(200, 202), data=json.dumps(cj_template(data)), headers=headers,
+                            params={"force": "true"} if force else None)
         return _accepted(resp)
 
     def delete(self, href, force=False):
@@ -500,9 +584,10 @@ class PixstorClient(object):
             if failed and not (until == "gone" and item is None):
                 full = (self.get(href)[0] if item is not None and location else item) or {}
                 stderr = self.job_stderr(job)
-                raise PixstorError("%s (%s) ended ERRORED: %s%s" % (
+                raise WaitFailed("%s (%s) ended ERRORED: %s%s" % (
                     what, href, full.get("status_message") or ("job %s failed" % job if job else "no reason given"),
-                    "\njob stderr:\n" + stderr if stderr else ""))
+                    "\njob stderr:\n" + stderr if stderr else ""), item=full or None,
+                    job={"href": job, "status": job_status} if job else None)
             settled = {"done": status in ITEM_DONE, "gone": item is None,
                        "settled": item is None or status in ITEM_DONE}[until]
             if job_finished and settled:
@@ -510,9 +595,12 @@ class PixstorClient(object):
                     item = self.get(href)[0]    # the Location may carry a projection
                 return item, ({"href": job, "status": job_status} if job else None)
             if time.monotonic() >= deadline:
-                raise PixstorError("timed out after %ds waiting for %s (%s, status %s, job %s %s); the job goes on "
-                                   "on the server: raise wait_timeout or use wait=false"
-                                   % (timeout, what, href, status or "gone", job or "-", job_status or "-"))
+                if item is not None and location:
+                    item = self.get(href)[0] or item    # the Location may carry a projection
+                raise WaitFailed("timed out after %ds waiting for %s (%s, status %s, job %s %s); the job goes on "
+                                 "on the server: raise wait_timeout or use wait=false"
+                                 % (timeout, what, href, status or "gone", job or "-", job_status or "-"),
+                                 item=item, job={"href": job, "status": job_status} if job else None)
             time.sleep(delay)
             delay = min(delay * 1.5, 2.0)
 
@@ -568,6 +656,9 @@ def api_error(resp, method, path):
 
 # Present/absent, shared by the managing modules --------------------------------
 
+PAST = {"create": "created", "delete": "deleted", "resize": "resized", "update": "updated"}
+
+
 class ItemManager(object):
     """Drive one item to its state.
 
@@ -575,10 +666,12 @@ class ItemManager(object):
     stripped paths, bytes) so comparisons are order-insensitive and a second run
     finds nothing to do. A None in `desired` means "not managed by this task".
     `lookup()` finds the item again when a creation loses a race (HTTP 409).
+    `references` are the fields holding hrefs: diffs and messages show them by name.
+    `describe(before, changes)` words an update for the result's msg.
     """
 
     def __init__(self, module, client, collection, kind, label, observe, mutable=(), update_action="update",
-                 lookup=None):
+                 lookup=None, references=(), describe=None):
         self.module = module
         self.lookup = lookup
         self.label = label
@@ -588,12 +681,31 @@ class ItemManager(object):
         self.observe = observe
         self.mutable = mutable
         self.update_action = update_action
+        self.references = references
+        self.describe = describe
+        self.update_params = {}
         self.params = module.params
         self.result = dict(changed=False, actions=[], job=None, diff=dict(before={}, after={}))
 
-    def done(self, item, before, after):
+    def shown(self, fields):
+        """Fields as a person reads them: references by name."""
+        return dict((k, self.client.names(v) if k in self.references and v is not None else v)
+                    for k, v in fields.items())
+
+    def done(self, item, before, after, detail=None):
         self.result[self.kind] = public(item)
-        self.result["diff"] = dict(before=before, after=after)
+        # Names cost a read each for items this run did not resolve: only when a diff is shown.
+        shown = self.shown if getattr(self.module, "_diff", False) else dict
+        self.result["diff"] = dict(before=shown(before), after=shown(after))
+        actions = self.result["actions"]
+        if actions:
+            action = actions[-1]
+            done = PAST.get(action, action)
+            self.result["msg"] = "%s %s%s" % (self.label, "would be " + done if self.module.check_mode else done,
+                                              " " + detail if detail else "")
+        else:
+            self.result["msg"] = "%s is %s as requested: nothing to change" % (
+                self.label, "absent" if item is None else "present")
         return self.result
 
     def act(self, action):
@@ -601,8 +713,15 @@ class ItemManager(object):
         self.result["actions"].append(action)
 
     def _wait(self, href, location, job, until="done"):
-        return self.client.wait(href, location=location, job=job, timeout=self.params["wait_timeout"],
-                                until=until, what=self.label)
+        try:
+            return self.client.wait(href, location=location, job=job, timeout=self.params["wait_timeout"],
+                                    until=until, what=self.label)
+        except WaitFailed as exc:
+            # What was written stays written: the failed result says so, with the item and its job.
+            exc.result.update(changed=self.result["changed"], actions=self.result["actions"],
+                              job=exc.job or self.result["job"])
+            exc.result[self.kind] = public(exc.item) if exc.item else dict(href=href)
+            raise
 
     def absent(self, current, delete_params=None):
         if current is None:
@@ -655,19 +774,21 @@ class ItemManager(object):
         changes = dict((k, v) for k, v in desired.items() if v is not None and before.get(k) != v)
         frozen = sorted(k for k in changes if k not in self.mutable)
         if frozen:
+            shown_before, shown_changes = self.shown(before), self.shown(changes)
             self.module.fail_json(
                 msg="%s: %s cannot be changed once created (%s). Keep the current value in the task, or remove "
                     "the %s (state: absent) and create it again." % (
                         label, ", ".join(frozen), "; ".join("%s is %s, requested %s" % (
-                            k, _show(before.get(k)), _show(changes[k])) for k in frozen), self.kind),
+                            k, _show(shown_before.get(k)), _show(shown_changes[k])) for k in frozen), self.kind),
                 **{self.kind: public(current)})
         if changes:
+            detail = self.describe(before, changes) if self.describe else None
             self.act(self.update_action)
             if self.module.check_mode:
-                return self.done(dict(current, **changes), before, dict(before, **changes))
+                return self.done(dict(current, **changes), before, dict(before, **changes), detail)
             etag = self.client.get(current["href"])[1]
-            accepted = self.client.update(current["href"], changes, etag)
-            return self._finish(accepted, current["href"], before, dict(before, **changes))
+            accepted = self.client.update(current["href"], changes, etag, **self.update_params)
+            return self._finish(accepted, current["href"], before, dict(before, **changes), detail)
 
         status = current.get("status")
         if status == "ERRORED":
@@ -680,14 +801,14 @@ class ItemManager(object):
             current = self._wait(current["href"], None, None)[0] or current
         return self.done(current, before, before)
 
-    def _finish(self, accepted, href, before, after):
+    def _finish(self, accepted, href, before, after, detail=None):
         item = accepted.item
         self.result["job"] = {"href": accepted.job, "status": None} if accepted.job else None
         if self.params["wait"] and (accepted.job or accepted.location):
             item, self.result["job"] = self._wait(href, accepted.location, accepted.job)
         elif item is None and href:
             item = self.client.get(href)[0]
-        return self.done(item, before, after)
+        return self.done(item, before, after, detail)
 
 
 def _show(value):

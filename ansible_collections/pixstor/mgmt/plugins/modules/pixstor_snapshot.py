@@ -153,14 +153,14 @@ def find_parent(module, client):
             return None, None
         if not module.check_mode:
             raise
-        module.warn("%s; check mode assumes an earlier task creates it" % exc.msg)
+        module.warn("%s; check mode assumes an earlier task would create it" % exc.msg)
         return ("exposer" if params["type"] == "gpfsfilesystemsnapshot" else "space"), None
 
 
 def manage(module, client):
     params = module.params
     label = "snapshot %r" % params["name"]
-    manager = ItemManager(module, client, "snapshots", "snapshot", label, observe)
+    manager = ItemManager(module, client, "snapshots", "snapshot", label, observe, references=("space", "exposer"))
     field, parent = find_parent(module, client)
     manager.lookup = lambda: client.find_one("snapshots", {"name": params["name"], field: parent},
                                              "%s of %s" % (label, parent))
@@ -168,7 +168,7 @@ def manage(module, client):
     if params["state"] == "absent":
         return manager.absent(current)
     desired = dict(name=params["name"], type=params["type"])
-    desired[field] = parent or "(%s)" % params[field]
+    desired[field] = parent or "/%ss/(%s)" % (field, params[field])     # check mode: still to be created
     return manager.present(current, desired, desired)
 
 

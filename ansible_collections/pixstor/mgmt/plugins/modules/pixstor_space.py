@@ -54,15 +54,23 @@ options:
     description:
       - Hard limit (block quota) of the space. The soft limit is set to 90% of it by the service.
       - Either a number of bytes (V(4294967296)) or a number with a unit.
-      - IEC units are powers of 1024 (V(KiB), V(MiB), V(GiB), V(TiB), V(PiB); V(Ki), V(Mi), V(Gi) also work);
-        SI units are powers of 1000 (V(K)/V(KB), V(M)/V(MB), V(G)/V(GB), V(T)/V(TB), V(P)/V(PB)).
-        So V(4GiB) is 4294967296 bytes and V(4G) is 4000000000 bytes. Units are case-insensitive.
-      - Required to create a space. A different size on an existing space resizes it.
+      - Every unit is a power of 1024, as C(ansible.builtin.human_to_bytes) and GPFS C(mmsetquota) read them,
+        with or without V(B) or V(i), in any case. V(4G), V(4GB), V(4Gi) and V(4GiB) are all 4294967296 bytes.
+        Units are V(B), V(K), V(M), V(G), V(T) and V(P). A fraction is allowed with a unit when the result is a
+        whole number of bytes (V(1.5T)).
+      - A number without a unit is bytes. A number with a fraction and no unit (a YAML float such as V(1.5))
+        is refused, as the unit was probably forgotten.
+      - The server refuses a size below its minimum (C(storage.min_size), 1 MiB unless configured otherwise)
+        and says which unit was probably meant.
+      - Required to create a space. A different size on an existing space resizes it. Shrinking a space below
+        its C(used) bytes (as the service last measured them) needs O(force=true).
     type: str
   force:
     description:
       - With O(state=absent), delete the space even when it still holds data or has snapshots.
-      - Without it, the API refuses (HTTP 409) to delete a space holding data, and the data stays.
+        Without it, the API refuses (HTTP 409) to delete a space holding data, and the data stays.
+      - With O(state=present), shrink the space even below the bytes it uses (as last measured).
+        Without it, such a resize fails and nothing is changed.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -193,7 +201,7 @@ job:
 """
 
 from ansible_collections.pixstor.mgmt.plugins.module_utils.pixstor import (
-    ItemManager, NotFound, as_href, format_size, norm_path, parse_size, pixstor_module, ref_list, run_module,
+    ItemManager, NotFound, as_href, describe_size, format_size, norm_path, parse_size, pixstor_module, ref_list, run_module,
 )
 
 CREATE_NEEDS = ("profile", "relativepath", "exposers", "size")
@@ -220,7 +228,7 @@ def resolve_templates(module, client, names):
         except NotFound as exc:
             if not module.check_mode:
                 raise
-            module.warn("%s; check mode assumes an earlier task creates it" % exc.msg)
+            module.warn("%s; check mode assumes an earlier task would create it" % exc.msg)
             hrefs.append("/templates/(%s)" % ref)
     return hrefs
 
@@ -235,7 +243,9 @@ def manage(module, client):
         module.fail_json(msg="%s: %s" % (label, exc))
 
     manager = ItemManager(module, client, "spaces", "space", label, observe, mutable=("size",),
-                          update_action="resize")
+                          update_action="resize", references=("profile", "exposers", "templates"),
+                          describe=lambda before, changes: "from %s to %s" % (
+                              format_size(before["size"]), format_size(changes["size"])))
     try:
         profile = client.resolve("profiles", params["profile"], "profile") if params["profile"] else None
     except NotFound:
@@ -260,6 +270,13 @@ def manage(module, client):
         size=size,
     )
     create_body = None
+    used = (current or {}).get("used")
+    if size is not None and isinstance(used, int) and size < used and size != observe(current)["size"]:
+        if not params["force"]:
+            module.fail_json(msg="%s uses %s, as last measured: a size of %s is below that; nothing was changed. "
+                                 "Set force: true to shrink it anyway." % (
+                                     label, describe_size(used), describe_size(size)), space=current)
+        manager.update_params = dict(force=True)
     if current is None:
         missing = [key for key in CREATE_NEEDS if params[key] in (None, [])]
         if missing:
@@ -267,11 +284,7 @@ def manage(module, client):
                                  % (label, ", ".join(CREATE_NEEDS), ", ".join(missing)))
         create_body = dict(name=name, relativepath=params["relativepath"], exposers=exposers,
                            profile=profile, templates=templates or [], size=size)
-    result = manager.present(current, desired, create_body)
-    if size is not None and current is not None and "resize" in result["actions"]:
-        result["msg"] = "%s resized from %s to %s" % (label, format_size(observe(current)["size"]),
-                                                      format_size(size))
-    return result
+    return manager.present(current, desired, create_body)
 
 
 def main():

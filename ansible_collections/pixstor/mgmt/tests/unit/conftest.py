@@ -27,6 +27,9 @@ from ansible_collections.pixstor.mgmt.tests.unit.pixstor_fakes import (  # noqa:
 )
 
 
+UNSET = object()
+
+
 class ExitJson(Exception):
     def __init__(self, result):
         super().__init__(result.get("msg"))
@@ -88,7 +91,9 @@ def run_module(monkeypatch, clock):
     monkeypatch.setattr(basic.AnsibleModule, "warn", warn)
 
     def run(main, args, check_mode=False, diff=False):
+        """`args` with the value UNSET leave an option out, so that its environment fallback applies."""
         args = dict(dict(url=BASE, token="t0k3n"), **args)
+        args = dict((key, value) for key, value in args.items() if value is not UNSET)
         args.update(_ansible_check_mode=check_mode, _ansible_diff=diff)
         with patch_module_args(args):
             try:
@@ -99,4 +104,5 @@ def run_module(monkeypatch, clock):
                 return "fail", exc.result
         pytest.fail("the module returned without exit_json or fail_json")
 
+    run.UNSET = UNSET
     return run

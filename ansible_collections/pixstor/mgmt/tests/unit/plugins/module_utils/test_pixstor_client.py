@@ -25,46 +25,75 @@ def client(http, clock):
 
 # Sizes ---------------------------------------------------------------------------
 
+KIB, MIB, GIB, TIB, PIB = (1024 ** power for power in range(1, 6))
+PREFIXES = (("K", KIB), ("M", MIB), ("G", GIB), ("T", TIB), ("P", PIB))
+
+
 @pytest.mark.parametrize("value, expected", [
-    (4294967296, 4294967296),
-    ("4294967296", 4294967296),
-    ("4GiB", 4 * 2 ** 30),
-    ("4Gi", 4 * 2 ** 30),
-    ("4 gib", 4 * 2 ** 30),
-    ("4G", 4 * 10 ** 9),
-    ("4GB", 4 * 10 ** 9),
-    ("4gb", 4 * 10 ** 9),
-    ("500MiB", 500 * 2 ** 20),
-    ("500M", 500 * 10 ** 6),
-    ("1.5TiB", 3 * 2 ** 39),
-    ("2KiB", 2048),
-    ("1PB", 10 ** 15),
+    (4294967296, 4294967296),           # an int is bytes
+    ("4294967296", 4294967296),         # so is a number without a unit
     ("10B", 10),
-])
-def test_parse_size_accepts_bytes_si_and_iec(value, expected):
+    ("10 b", 10),
+    ("4 gib", 4 * GIB),
+    ("1.5TiB", 3 * 2 ** 39),
+    ("1.5T", 3 * 2 ** 39),
+    ("0.5K", 512),
+    (" 500 M ", 500 * MIB),
+] + [
+    # every prefix, with or without B or i, in either case, is a power of 1024
+    ("3" + prefix + suffix, 3 * factor)
+    for prefix, factor in PREFIXES
+    for suffix in ("", "B", "i", "iB", "b", "ib")
+] + [("3" + prefix.lower() + "ib", 3 * factor) for prefix, factor in PREFIXES])
+def test_parse_size_reads_every_unit_as_a_power_of_1024(value, expected):
     assert pu.parse_size(value) == expected
 
 
+def test_parse_size_matches_human_to_bytes_where_both_read_a_size():
+    human_to_bytes = pytest.importorskip("ansible.module_utils.common.text.formatters").human_to_bytes
+    for value in ("4G", "4GB", "500M", "2K", "1T", "1P", "10", "1.5G"):
+        assert pu.parse_size(value) == human_to_bytes(value), value
+
+
 @pytest.mark.parametrize("value, why", [
-    ("4 parsecs", "unknown unit"),
+    ("4 parsecs", "unknown unit 'parsecs'"),
+    ("4E", "unknown unit 'e'"),
     ("four GiB", "neither a number"),
-    ("0.5", "whole number"),
+    ("0.5", "has a fraction but no unit"),
+    ("1.5", "give the unit, for example 1.5G"),
+    ("2.0", "has a fraction but no unit"),          # a YAML float, even a whole one
+    (1.5, "has a fraction but no unit"),
+    (2.0, "has a fraction but no unit"),
+    (1.0e10, "has a fraction but no unit"),          # YAML 1.0e+10
+    ("10000000000.0", "has a fraction but no unit"),  # the same, as Ansible passes it to a str option
+    ("1e9", "neither a number"),
+    ("0.3K", "whole number"),
     ("1.0000001KB", "whole number"),
     ("0", "greater than zero"),
+    ("0G", "greater than zero"),
     ("-4G", "neither a number"),
     (True, "not a size"),
     ("", "neither a number"),
 ])
 def test_parse_size_rejects_with_reason(value, why):
-    with pytest.raises(ValueError, match=why):
+    with pytest.raises(ValueError, match=why.replace("(", r"\(").replace(".", r"\.")):
         pu.parse_size(value)
 
 
 @pytest.mark.parametrize("size, text", [
-    (4 * 2 ** 30, "4GiB"), (4 * 10 ** 9, "4GB"), (1536 * 2 ** 20, "1536MiB"), (1001, "1001B"), (0, "0"),
+    (4 * GIB, "4GiB"), (4 * 10 ** 9, "3906250KiB"), (1536 * MIB, "1536MiB"), (1001, "1001B"), (0, "0"),
+    (2 * PIB, "2PiB"),
 ])
-def test_format_size_uses_the_largest_exact_unit(size, text):
+def test_format_size_uses_the_largest_exact_binary_unit(size, text):
     assert pu.format_size(size) == text
+
+
+@pytest.mark.parametrize("size, text", [
+    (3 * MIB, "3MiB (3145728 bytes)"), (3 * MIB + 15, "3145743 bytes (about 3.0MiB)"), (1000, "1000 bytes"),
+    (1536, "1536 bytes (about 1.5KiB)"),
+])
+def test_describe_size_gives_bytes_and_a_readable_unit(size, text):
+    assert pu.describe_size(size) == text
 
 
 # C+J helpers ---------------------------------------------------------------------
@@ -130,15 +159,33 @@ def test_given_token_is_used_without_a_request(http, clock):
 def test_secrets_are_no_log_and_fall_back_to_the_environment():
     spec = pu.pixstor_argument_spec()
     assert spec["password"]["no_log"] and spec["token"]["no_log"]
-    names = ("url", "username", "password", "token", "validate_certs", "token_cache")
+    names = ("url", "username", "password", "token", "validate_certs", "ca_path", "timeout", "token_cache")
     assert {name: spec[name]["fallback"][1][0] for name in names} == {
         "url": "PIXSTOR_URL", "username": "PIXSTOR_USERNAME", "password": "PIXSTOR_PASSWORD",
-        "token": "PIXSTOR_TOKEN", "validate_certs": "PIXSTOR_VALIDATE_CERTS", "token_cache": "PIXSTOR_TOKEN_CACHE"}
+        "token": "PIXSTOR_TOKEN", "validate_certs": "PIXSTOR_VALIDATE_CERTS", "ca_path": "PIXSTOR_CA_PATH",
+        "timeout": "PIXSTOR_TIMEOUT", "token_cache": "PIXSTOR_TOKEN_CACHE"}
 
 
-def test_validate_certs_and_ca_path_set_verify(http, clock):
-    assert pu.PixstorClient(FakeModule(validate_certs=False, ca_path="/ca.pem")).session.verify is False
-    assert pu.PixstorClient(FakeModule(ca_path="/ca.pem")).session.verify == "/ca.pem"
+@pytest.mark.parametrize("options, verify", [
+    (dict(validate_certs=False, ca_path="/ca.pem"), False),
+    (dict(validate_certs=False), False),
+    (dict(ca_path="/ca.pem"), "/ca.pem"),
+    (dict(), True),
+])
+def test_verify_is_passed_on_every_request_so_the_environment_cannot_override_it(http, clock, monkeypatch,
+                                                                                options, verify):
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's verify, not a request's own.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/elsewhere/bundle.pem")
+    monkeypatch.setenv("CURL_CA_BUNDLE", "/elsewhere/bundle.pem")
+    client = pu.PixstorClient(FakeModule(token=None, username="u", password="p", token_cache=False, **options))
+    http.expect("POST", "/oauth2/token", json_body={"access_token": "t", "token_type": "bearer"})
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1")))
+    http.expect("DELETE", "/spaces/s1", status=404, json_body=cj_error(404, "gone"))
+    client.login()
+    client.get("/spaces/s1")
+    client.delete("/spaces/s1")
+    assert [call["verify"] for call in http.calls] == [verify] * 3
+    assert [call["timeout"] for call in http.calls] == [30] * 3
 
 
 # Errors and retries ----------------------------------------------------------------
@@ -368,10 +415,12 @@ def test_wait_times_out_with_a_useful_message(client, http, clock):
     # Polls at 0, 0.1, 0.25, ... seconds: the tenth comes after the 5 s deadline.
     for poll in range(10):  # pylint: disable=unused-variable
         http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="INPROGRESS")))
-    with pytest.raises(pu.PixstorError, match="timed out after 5s waiting for space "
-                                              r"\(/spaces/s1, status INPROGRESS, job - -\)"):
+    with pytest.raises(pu.WaitFailed, match="timed out after 5s waiting for space "
+                                            r"\(/spaces/s1, status INPROGRESS, job - -\)") as raised:
         client.wait("/spaces/s1", timeout=5, what="space")
     assert sum(clock.sleeps) >= 5
+    assert (raised.value.item["href"], raised.value.item["status"], raised.value.job) == (
+        "/spaces/s1", "INPROGRESS", None)
 
 
 def test_template_body_is_valid_json(client, http):

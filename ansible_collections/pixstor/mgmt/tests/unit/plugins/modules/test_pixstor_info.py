@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.pixstor.mgmt.plugins.modules import pixstor_info
 from ansible_collections.pixstor.mgmt.tests.unit.pixstor_fakes import cj_doc, cj_error, cj_item
 
@@ -47,3 +49,87 @@ def test_an_expired_token_says_what_to_check(run_module, http):
     outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"]))
     assert outcome == "fail"
     assert result["msg"].endswith("check token, or username and password")
+
+
+# Connection options, as every module reads them --------------------------------------
+
+@pytest.fixture
+def no_pixstor_env(monkeypatch):
+    for name in ("PIXSTOR_URL", "PIXSTOR_USERNAME", "PIXSTOR_PASSWORD", "PIXSTOR_TOKEN", "PIXSTOR_VALIDATE_CERTS",
+                 "PIXSTOR_CA_PATH", "PIXSTOR_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_a_token_from_the_environment_wins_over_a_user_name_without_password(run_module, http, no_pixstor_env):
+    no_pixstor_env.setenv("PIXSTOR_TOKEN", "env-token")
+    no_pixstor_env.setenv("PIXSTOR_USERNAME", "admin")
+    http.expect("GET", "/spaces/", json_body=cj_doc())
+    outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"], token=run_module.UNSET))
+    assert (outcome, result["spaces"]) == ("exit", []), result
+    assert http.auth == ("env-token", "")
+    assert [c["method"] for c in http.calls] == ["GET"]      # no login
+
+
+def test_a_user_name_without_password_or_token_fails_saying_so(run_module, http, no_pixstor_env):
+    no_pixstor_env.setenv("PIXSTOR_USERNAME", "admin")
+    outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"], token=run_module.UNSET))
+    assert (outcome, result["msg"]) == ("fail", "username 'admin' is set but password is not: set password (or "
+                                                "PIXSTOR_PASSWORD), or give a token instead")
+    assert http.calls == []
+
+
+def test_no_credentials_at_all_fails_saying_what_to_set(run_module, http, no_pixstor_env):
+    outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"], token=run_module.UNSET))
+    assert (outcome, result["msg"]) == ("fail", "no credentials: set token (or PIXSTOR_TOKEN), or username and "
+                                                "password (or PIXSTOR_USERNAME and PIXSTOR_PASSWORD)")
+
+
+def test_a_missing_ca_path_fails_naming_the_option(run_module, http, no_pixstor_env, tmp_path):
+    missing = str(tmp_path / "no-such-ca.pem")
+    outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"], ca_path=missing))
+    assert (outcome, result["msg"]) == ("fail", "ca_path %s: no such file; give the PEM file of the CA that signed "
+                                                "the server's certificate" % missing)
+    outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"], ca_path=str(tmp_path)))
+    assert (outcome, result["msg"]) == ("fail", "ca_path %s: is not a file; give the PEM file of the CA that "
+                                                "signed the server's certificate" % tmp_path)
+    assert http.calls == []
+
+
+def test_a_missing_ca_path_from_the_environment_fails_naming_the_option(run_module, http, no_pixstor_env, tmp_path):
+    no_pixstor_env.setenv("PIXSTOR_CA_PATH", str(tmp_path / "gone.pem"))
+    outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"]))
+    assert outcome == "fail" and result["msg"].startswith("ca_path %s: no such file" % (tmp_path / "gone.pem"))
+
+
+def test_ca_path_and_timeout_fall_back_to_the_environment(run_module, http, no_pixstor_env, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    no_pixstor_env.setenv("PIXSTOR_CA_PATH", str(ca))
+    no_pixstor_env.setenv("PIXSTOR_TIMEOUT", "7")
+    no_pixstor_env.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    http.expect("GET", "/spaces/", json_body=cj_doc())
+    outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"]))
+    assert outcome == "exit", result
+    assert [(c["verify"], c["timeout"]) for c in http.calls] == [(str(ca), 7)]
+
+
+def test_validate_certs_false_wins_over_a_ca_path_from_the_environment(run_module, http, no_pixstor_env, tmp_path):
+    no_pixstor_env.setenv("PIXSTOR_CA_PATH", str(tmp_path / "unused.pem"))    # not checked: not used
+    http.expect("GET", "/spaces/", json_body=cj_doc())
+    outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"], validate_certs=False))
+    assert outcome == "exit", result
+    assert [c["verify"] for c in http.calls] == [False]
+
+
+def test_options_win_over_the_environment(run_module, http, no_pixstor_env, tmp_path):
+    no_pixstor_env.setenv("PIXSTOR_TIMEOUT", "7")
+    http.expect("GET", "/spaces/", json_body=cj_doc())
+    outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"], timeout=3))
+    assert outcome == "exit", result
+    assert [c["timeout"] for c in http.calls] == [3]
+
+
+def test_a_timeout_that_is_not_positive_fails(run_module, http, no_pixstor_env):
+    outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"], timeout=0))
+    assert (outcome, result["msg"]) == ("fail", "timeout must be a positive number of seconds, got 0")

@@ -52,12 +52,14 @@ def test_existing_snapshot_is_not_taken_again(run_module, http):
 
 def test_filesystem_snapshot_uses_the_gpfsnative_exposer(run_module, http):
     http.expect("GET", "/exposers/", where={"name": "mmfs1", "type": "gpfsnative"},
-                json_body=cj_doc(cj_item("exposers", "e1")))
+                json_body=cj_doc(cj_item("exposers", "e1", name="mmfs1")))
     http.expect("GET", "/snapshots/", where={"name": "nightly", "exposer": "/exposers/e1"}, json_body=cj_doc())
     outcome, result = run_module(pixstor_snapshot.main, dict(name="nightly", type="gpfsfilesystemsnapshot",
                                                              exposer="mmfs1"), check_mode=True, diff=True)
     assert (outcome, result["changed"]) == ("exit", True)
-    assert result["diff"]["after"] == {"name": "nightly", "type": "gpfsfilesystemsnapshot", "exposer": "/exposers/e1"}
+    assert result["diff"]["after"] == {"name": "nightly", "type": "gpfsfilesystemsnapshot", "exposer": "mmfs1"}
+    assert result["snapshot"]["exposer"] == "/exposers/e1"
+    assert result["msg"] == "snapshot 'nightly' would be created"
 
 
 def test_filesystem_snapshot_needs_an_exposer(run_module, http):
@@ -68,9 +70,13 @@ def test_filesystem_snapshot_needs_an_exposer(run_module, http):
 
 def test_check_mode_with_a_space_still_to_create(run_module, http):
     expect_space(http, found=False)
-    outcome, result = run_module(pixstor_snapshot.main, dict(name="snake-snap", space="sleepy-snake"), check_mode=True)
+    outcome, result = run_module(pixstor_snapshot.main, dict(name="snake-snap", space="sleepy-snake"), check_mode=True,
+                                 diff=True)
     assert (outcome, result["changed"], result["actions"]) == ("exit", True, ["create"])
-    assert "space 'sleepy-snake' not found" in result["warnings"][0]
+    assert result["warnings"] == ["space 'sleepy-snake' not found in /spaces/; check mode assumes an earlier task "
+                                  "would create it"]
+    assert result["diff"]["after"] == {"name": "snake-snap", "type": "gpfsspacesnapshot", "space": "sleepy-snake"}
+    assert result["msg"] == "snapshot 'snake-snap' would be created"
 
 
 def test_missing_space_fails_for_real(run_module, http):

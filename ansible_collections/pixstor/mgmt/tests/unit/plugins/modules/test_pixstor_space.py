@@ -23,7 +23,8 @@ def space(**data):
 
 
 def expect_profile(http):
-    http.expect("GET", "/profiles/", where={"name": "mmfs1-sas1"}, json_body=cj_doc(cj_item("profiles", "p1")))
+    http.expect("GET", "/profiles/", where={"name": "mmfs1-sas1"},
+                json_body=cj_doc(cj_item("profiles", "p1", name="mmfs1-sas1")))
 
 
 def expect_lookup(http, *found):
@@ -36,7 +37,7 @@ def expect_refs(http, exposers=("mmfs1",), templates=("project_template",)):
         http.expect("GET", "/exposers/", where={"name": name, "type": "gpfsnative"},
                     json_body=cj_doc(cj_item("exposers", item_id, name=name)))
     for name in templates:
-        http.expect("GET", "/templates/", where={"name": name}, json_body=cj_doc(cj_item("templates", "t1")))
+        http.expect("GET", "/templates/", where={"name": name}, json_body=cj_doc(cj_item("templates", "t1", name=name)))
 
 
 def test_create_posts_the_space_and_waits_for_its_job(run_module, http):
@@ -60,8 +61,12 @@ def test_create_posts_the_space_and_waits_for_its_job(run_module, http):
     assert result["actions"] == ["create"]
     assert result["job"] == {"href": "/jobs/j1", "status": "COMPLETED"}
     assert (result["space"]["fileset"], result["space"]["size"]) == ("sas1-sleepy-snake", 4 * GIB)
-    assert result["diff"]["before"] == {}
-    assert result["diff"]["after"]["exposers"] == ["/exposers/e1"]
+    assert result["msg"] == "space 'sleepy-snake' created"
+    # the diff names what the task named, not hrefs
+    assert result["diff"] == {"before": {}, "after": {
+        "name": "sleepy-snake", "profile": "mmfs1-sas1", "relativepath": "projects/sleepy_snake",
+        "exposers": ["mmfs1"], "templates": ["project_template"], "size": 4 * GIB}}
+    assert result["space"]["exposers"] == ["/exposers/e1"]     # the item itself keeps the API's hrefs
 
 
 def test_create_in_check_mode_predicts_without_writing(run_module, http):
@@ -70,6 +75,8 @@ def test_create_in_check_mode_predicts_without_writing(run_module, http):
     outcome, result = run_module(pixstor_space.main, ARGS, check_mode=True, diff=True)
     assert (outcome, result["changed"], result["actions"], result["job"]) == ("exit", True, ["create"], None)
     assert result["space"]["size"] == 4 * GIB
+    assert result["msg"] == "space 'sleepy-snake' would be created"
+    assert result["diff"]["after"]["templates"] == ["project_template"]
     assert [c["method"] for c in http.calls] == ["GET"] * 4
 
 
@@ -80,7 +87,9 @@ def test_check_mode_accepts_a_template_an_earlier_task_would_create(run_module, 
     http.expect("GET", "/templates/new_template", status=404, json_body=cj_error(404, "Not found"))
     outcome, result = run_module(pixstor_space.main, dict(ARGS, templates=["new_template"]), check_mode=True)
     assert (outcome, result["changed"]) == ("exit", True)
-    assert "template 'new_template' not found" in result["warnings"][0]
+    assert result["warnings"] == ["template 'new_template' not found in /templates/; check mode assumes an "
+                                  "earlier task would create it"]
+    assert result["msg"] == "space 'sleepy-snake' would be created"
 
 
 def test_a_missing_template_fails_outside_check_mode(run_module, http):
@@ -98,6 +107,8 @@ def test_second_run_changes_nothing_and_writes_nothing(run_module, http):
     outcome, result = run_module(pixstor_space.main, dict(ARGS, size=str(4 * GIB)), diff=True)
     assert (outcome, result["changed"], result["actions"], result["job"]) == ("exit", False, [], None)
     assert result["diff"]["before"] == result["diff"]["after"]
+    assert result["diff"]["before"]["templates"] == ["project_template"]
+    assert result["msg"] == "space 'sleepy-snake' is present as requested: nothing to change"
     assert {c["method"] for c in http.calls} == {"GET"}
 
 
@@ -117,22 +128,29 @@ def test_a_new_size_is_a_resize_with_if_match(run_module, http):
     http.expect("GET", "/jobs/j2", json_body=cj_doc(job_item("j2", "COMPLETED", "spaces", "s1", "update")))
     http.expect("GET", "/spaces/s1", json_body=cj_doc(space(size=8 * GIB)))
     http.expect("GET", "/spaces/s1", json_body=cj_doc(space(size=8 * GIB)))
-    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="8GiB"),
+    # the diff names the exposers and templates this task did not name: one read each
+    http.expect("GET", "/exposers/e1", json_body=cj_doc(cj_item("exposers", "e1", name="mmfs1")))
+    http.expect("GET", "/templates/t1", json_body=cj_doc(cj_item("templates", "t1", name="project_template")))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="8G"),
                                  diff=True)
     assert outcome == "exit", result
     assert (result["changed"], result["actions"]) == (True, ["resize"])
     assert result["msg"] == "space 'sleepy-snake' resized from 4GiB to 8GiB"
-    assert http.calls[-4]["headers"]["If-Match"] == '"v1"'
-    assert (result["diff"]["before"]["size"], result["diff"]["after"]["size"]) == (4 * GIB, 8 * GIB)
+    assert http.calls[-6]["headers"]["If-Match"] == '"v1"'
+    assert result["diff"]["before"] == {
+        "name": "sleepy-snake", "profile": "mmfs1-sas1", "relativepath": "projects/sleepy_snake",
+        "exposers": ["mmfs1"], "templates": ["project_template"], "size": 4 * GIB}
+    assert result["diff"]["after"] == dict(result["diff"]["before"], size=8 * GIB)
     assert result["space"]["size"] == 8 * GIB
 
 
 def test_resize_without_storage_work_answers_200(run_module, http):
     expect_lookup(http, space())
     http.expect("GET", "/spaces/s1", json_body=cj_doc(space()))
-    http.expect("PATCH", "/spaces/s1", status=200, json_body=cj_doc(space(size=5 * 10 ** 9)))
+    http.expect("PATCH", "/spaces/s1", status=200, json_body=cj_doc(space(size=5 * GIB)),
+                body={"template": {"data": [{"name": "size", "value": 5 * GIB}]}})
     outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="5G"))
-    assert (outcome, result["changed"], result["job"], result["space"]["size"]) == ("exit", True, None, 5 * 10 ** 9)
+    assert (outcome, result["changed"], result["job"], result["space"]["size"]) == ("exit", True, None, 5 * GIB)
 
 
 def test_resize_in_check_mode_does_not_patch(run_module, http):
@@ -140,6 +158,7 @@ def test_resize_in_check_mode_does_not_patch(run_module, http):
     outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="8GiB"),
                                  check_mode=True)
     assert (outcome, result["changed"], result["actions"], result["space"]["size"]) == ("exit", True, ["resize"], 8 * GIB)
+    assert result["msg"] == "space 'sleepy-snake' would be resized from 4GiB to 8GiB"
 
 
 def test_an_immutable_change_fails_and_says_what_to_do(run_module, http):
@@ -152,6 +171,20 @@ def test_an_immutable_change_fails_and_says_what_to_do(run_module, http):
         "'projects/sleepy_snake', requested 'projects/other'). Keep the current value in the task, or remove "
         "the space (state: absent) and create it again.")
     assert {c["method"] for c in http.calls} == {"GET"}
+
+
+def test_an_immutable_change_of_references_names_them(run_module, http):
+    expect_lookup(http, space())
+    http.expect("GET", "/exposers/", where={"name": "mmfs2", "type": "gpfsnative"},
+                json_body=cj_doc(cj_item("exposers", "e2", name="mmfs2")))
+    http.expect("GET", "/templates/", where={"name": "project_template"},
+                json_body=cj_doc(cj_item("templates", "t1", name="project_template")))
+    http.expect("GET", "/exposers/e1", json_body=cj_doc(cj_item("exposers", "e1", name="mmfs1")))
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, exposers=["mmfs2"]))
+    assert outcome == "fail"
+    assert result["msg"] == (
+        "space 'sleepy-snake': exposers cannot be changed once created (exposers is [\"mmfs1\"], requested "
+        "[\"mmfs2\"]). Keep the current value in the task, or remove the space (state: absent) and create it again.")
 
 
 def test_creating_needs_every_placement_field(run_module, http):
@@ -186,11 +219,16 @@ def test_absent_deletes_with_force_and_waits_for_404(run_module, http):
     http.expect("GET", "/spaces/s1", json_body=cj_doc(space(status="INPROGRESS")))
     http.expect("GET", "/jobs/j3", json_body=cj_doc(job_item("j3", "COMPLETED", "spaces", "s1", "delete")))
     http.expect("GET", "/spaces/s1", status=404, json_body=cj_error(404, "Not found"))
+    http.expect("GET", "/exposers/e1", json_body=cj_doc(cj_item("exposers", "e1", name="mmfs1")))
+    http.expect("GET", "/templates/t1", json_body=cj_doc(cj_item("templates", "t1", name="project_template")))
     outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", state="absent",
                                                           force=True), diff=True)
     assert (outcome, result["changed"], result["actions"], result["space"]) == ("exit", True, ["delete"], {})
     assert result["job"] == {"href": "/jobs/j3", "status": "COMPLETED"}
     assert result["diff"]["after"] == {}
+    assert (result["diff"]["before"]["profile"], result["diff"]["before"]["templates"]) == (
+        "mmfs1-sas1", ["project_template"])
+    assert result["msg"] == "space 'sleepy-snake' deleted"
 
 
 def test_absent_when_gone_is_not_a_change(run_module, http):
@@ -211,6 +249,8 @@ def test_absent_in_check_mode_does_not_delete(run_module, http):
     outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", state="absent"),
                                  check_mode=True)
     assert (outcome, result["changed"], result["actions"]) == ("exit", True, ["delete"])
+    assert result["msg"] == "space 'sleepy-snake' would be deleted"
+    assert [c["method"] for c in http.calls] == ["GET", "GET"]
 
 
 def test_a_refused_delete_quotes_the_api(run_module, http):
@@ -239,6 +279,106 @@ def test_a_failed_creation_job_reports_its_stderr(run_module, http):
     assert outcome == "fail"
     assert "space 'sleepy-snake' (/spaces/s1) ended ERRORED: fileset path exists" in result["msg"]
     assert "already exists" in result["msg"]
+    # the POST made an (ERRORED) space: the failed result says so
+    assert (result["changed"], result["actions"]) == (True, ["create"])
+    assert (result["space"]["href"], result["space"]["status"]) == ("/spaces/s1", "ERRORED")
+    assert result["job"] == {"href": "/jobs/j1", "status": "ERRORED"}
+
+
+def test_a_timed_out_wait_reports_the_change_with_the_space_and_its_job(run_module, http, clock):
+    expect_lookup(http)
+    expect_refs(http)
+    http.expect("POST", "/spaces/", status=202, headers=accepted_headers("spaces", "s1", "j1"),
+                json_body=cj_doc(space(status="NEW")))
+    # Polls at 0, 0.1, 0.25, 0.475, 0.81 and 1.32 s: the sixth is past the 1 s deadline.
+    for poll in range(6):  # pylint: disable=unused-variable
+        http.expect("GET", "/jobs/j1", json_body=cj_doc(job_item("j1", "INPROGRESS", "spaces", "s1")))
+        http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="INPROGRESS")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(status="INPROGRESS")))     # without the projection
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, wait_timeout=1))
+    assert outcome == "fail"
+    assert result["msg"] == ("timed out after 1s waiting for space 'sleepy-snake' (/spaces/s1, status INPROGRESS, "
+                             "job /jobs/j1 INPROGRESS); the job goes on on the server: raise wait_timeout or use "
+                             "wait=false")
+    assert (result["changed"], result["actions"]) == (True, ["create"])
+    assert result["job"] == {"href": "/jobs/j1", "status": "INPROGRESS"}
+    assert (result["space"]["href"], result["space"]["status"], result["space"]["fileset"]) == (
+        "/spaces/s1", "INPROGRESS", "sas1-sleepy-snake")
+
+
+def test_a_timed_out_resize_reports_the_change_too(run_module, http, clock):
+    expect_lookup(http, space())
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space()), headers={"ETag": '"v1"'})
+    http.expect("PATCH", "/spaces/s1", status=202, headers=accepted_headers("spaces", "s1", "j2"),
+                json_body=cj_doc(space(status="PENDING")))
+    for poll in range(6):  # pylint: disable=unused-variable
+        http.expect("GET", "/jobs/j2", json_body=cj_doc(job_item("j2", "QUEUED", "spaces", "s1", "update")))
+        http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="PENDING")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(status="PENDING")))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="8G",
+                                                          wait_timeout=1))
+    assert outcome == "fail"
+    assert result["msg"].startswith("timed out after 1s waiting for space 'sleepy-snake'")
+    assert (result["changed"], result["actions"], result["job"]) == (
+        True, ["resize"], {"href": "/jobs/j2", "status": "QUEUED"})
+    assert result["space"]["href"] == "/spaces/s1"
+
+
+def test_shrinking_below_the_measured_use_needs_force(run_module, http):
+    expect_lookup(http, space(used=3 * GIB))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="2G"))
+    assert outcome == "fail"
+    assert result["msg"] == ("space 'sleepy-snake' uses 3GiB (3221225472 bytes), as last measured: a size of 2GiB "
+                             "(2147483648 bytes) is below that; nothing was changed. Set force: true to shrink it "
+                             "anyway.")
+    assert {c["method"] for c in http.calls} == {"GET"}
+
+
+def test_shrinking_below_the_measured_use_in_check_mode_fails_too(run_module, http):
+    expect_lookup(http, space(used=3 * GIB))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="2G"),
+                                 check_mode=True)
+    assert outcome == "fail" and "is below that" in result["msg"]
+
+
+def test_shrinking_but_not_below_the_use_needs_no_force(run_module, http):
+    expect_lookup(http, space(used=GIB))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(used=GIB)))
+    http.expect("PATCH", "/spaces/s1", status=200, params={}, json_body=cj_doc(space(size=2 * GIB, used=GIB)))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="2G"))
+    assert (outcome, result["changed"], result["space"]["size"]) == ("exit", True, 2 * GIB)
+    assert http.calls[-1]["params"] is None
+
+
+def test_shrinking_below_the_use_with_force_sends_force(run_module, http):
+    expect_lookup(http, space(used=3 * GIB))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(used=3 * GIB)))
+    http.expect("PATCH", "/spaces/s1", status=200, params={"force": "true"},
+                json_body=cj_doc(space(size=2 * GIB, used=3 * GIB)))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="2G",
+                                                          force=True))
+    assert (outcome, result["changed"], result["msg"]) == (
+        "exit", True, "space 'sleepy-snake' resized from 4GiB to 2GiB")
+
+
+def test_a_yaml_float_without_a_unit_is_refused_before_any_request(run_module, http):
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, size=1.5))
+    assert outcome == "fail"
+    assert result["msg"].startswith("space 'sleepy-snake': size '1.5' has a fraction but no unit")
+    assert http.calls == []
+
+
+def test_the_server_minimum_is_quoted_with_the_unit_meant(run_module, http):
+    expect_lookup(http)
+    expect_refs(http)
+    http.expect("POST", "/spaces/", status=422, json_body=cj_error(422, "Insertion failure: 1 document(s) contain(s) "
+                "error(s)", {"size": "4 bytes is below the minimum space size of 1MiB (1048576 bytes); a size "
+                                     "without a unit is bytes: did you mean 4GiB?"}))
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, size=4))
+    assert outcome == "fail"
+    assert result["msg"].endswith("(size: 4 bytes is below the minimum space size of 1MiB (1048576 bytes); a size "
+                                  "without a unit is bytes: did you mean 4GiB?)")
+    assert "changed" not in result      # refused: nothing was made
 
 
 def test_an_errored_space_is_reported_not_hidden(run_module, http):
