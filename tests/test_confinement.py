@@ -182,8 +182,9 @@ class Scenario:
         """End of phase 0, after every scenario's setup."""
 
     def request(self):
-        """Phase 1: send the request; return (response, href of the item whose outcome counts)."""
-        raise NotImplementedError
+        """Phase 1: send the request; return (response, href of the item whose outcome counts).
+        Every scenario defines it."""
+        raise TypeError(f"scenario {type(self).__name__} defines no request")
 
     def plant(self):
         """Phase 2: change the tree while the job is queued."""
