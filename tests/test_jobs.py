@@ -358,12 +358,10 @@ def test_failed_job_reruns_from_the_cli(env):
 
 def test_concurrent_creates_of_one_item(env):
     """Races resolve to one accepted request; the rest are 409 (never 500), no job fails."""
-    from concurrent.futures import ThreadPoolExecutor
     srv, session, refs = env
     token = session.auth[0]
 
     def post(_):
-        import requests
         return requests.post(srv.url + "/snapshots/", auth=(token, ""), headers=CJ, json=cj_body(
             name="raced", type="gpfsfilesystemsnapshot", exposer=refs["exposer"]))
 
