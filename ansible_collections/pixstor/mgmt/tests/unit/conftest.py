@@ -19,7 +19,18 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 from ansible.module_utils import basic  # noqa: E402  pylint: disable=wrong-import-position
-from ansible.module_utils.testing import patch_module_args  # noqa: E402  pylint: disable=wrong-import-position
+
+try:
+    from ansible.module_utils.testing import patch_module_args  # pylint: disable=wrong-import-position
+except ImportError:     # ansible-core < 2.19: modules read their arguments from basic._ANSIBLE_ARGS
+    import contextlib
+    import json
+    from unittest.mock import patch
+
+    @contextlib.contextmanager
+    def patch_module_args(args):
+        with patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")):
+            yield
 
 from ansible_collections.pixstor.mgmt.plugins.module_utils import pixstor as pixstor_utils  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.pixstor.mgmt.tests.unit.pixstor_fakes import (  # noqa: E402  pylint: disable=wrong-import-position

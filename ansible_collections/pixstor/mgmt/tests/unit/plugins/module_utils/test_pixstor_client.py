@@ -172,8 +172,8 @@ def test_secrets_are_no_log_and_fall_back_to_the_environment():
     (dict(ca_path="/ca.pem"), "/ca.pem"),
     (dict(), True),
 ])
-def test_verify_is_passed_on_every_request_so_the_environment_cannot_override_it(http, clock, monkeypatch,
-                                                                                options, verify):
+def test_verify_is_passed_on_every_request_so_the_environment_cannot_override_it(
+        http, clock, monkeypatch, options, verify):
     # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's verify, not a request's own.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/elsewhere/bundle.pem")
     monkeypatch.setenv("CURL_CA_BUNDLE", "/elsewhere/bundle.pem")
