@@ -5,14 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 COLLECTION := ansible_collections/pixstor/mgmt
 
-.PHONY: serve test test-service test-collection sanity molecule bench system-packages clean
+.PHONY: serve test test-service test-collection sanity matrix collection-lint molecule bench system-packages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall when the pinned dependencies change.
+# Reinstall when the pinned dependencies change. The service and ansible-core (pinned, for
+# playbooks against it: see README, "Provisioning as code").
 $(VENV)/.serve-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e '.[ansible]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
@@ -21,7 +22,10 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 
 serve: $(VENV)/.serve-installed
 	$(BIN)/pixstor-mgmt init
-	$(BIN)/pixstor-mgmt serve
+	@# One shell: it prints its own pid, then becomes the server (exec), so that pid is the server's.
+	@echo "make serve: stop the server with Ctrl-C here, or from another shell: kill $$$$" \
+	      "(it finishes requests and jobs in flight first, up to server.grace seconds)"; \
+	exec $(BIN)/pixstor-mgmt serve
 
 # Debian packages some tests need (btrfs loop mounts, nginx in front of the API, ACL tools,
 # faketime for a worker whose clock is wrong).
@@ -39,13 +43,23 @@ system-packages:
 	  else echo "not root: cannot install$$missing; the tests that need them will say so"; fi; \
 	fi
 
-# ansible-test sanity and molecule first: pytest's summary line closes the run.
+# The collection's checks first (ansible-test sanity and units on every tested ansible-core,
+# the publishing lints, molecule): pytest's summary line closes the run.
 test: $(VENV)/.test-installed system-packages
-	$(MAKE) sanity molecule
+	$(MAKE) matrix collection-lint molecule
 	$(BIN)/pytest -q tests $(COLLECTION)/tests/unit
 
+# ansible-test sanity on .venv's ansible-core only.
 sanity: $(VENV)/.test-installed
 	tools/ansible-sanity
+
+# ansible-test sanity and units on ansible-core 2.16-2.19 (tools/ansible-versions).
+matrix:
+	tools/ansible-matrix
+
+# ansible-lint (production profile), antsibull-docs and antsibull-changelog lint, pinned.
+collection-lint:
+	tools/collection-lint
 
 molecule: $(VENV)/.test-installed
 	tools/molecule-all
