@@ -187,7 +187,7 @@ def cmd_serve(settings, args):
         install_log_capture()
         consumer = tasks.consumer(settings.queue.workers, embedded=True, grace=settings.server.grace)
         consumer.start()
-        start_sweeper(tasks.submit)
+        start_sweeper(tasks.submit, tasks.queued)
     if not consumer:
         log.info("no worker in this process: run `pixstor-mgmt worker`")
     stopped = [lambda: consumer.stop(graceful=True)] if consumer else []
@@ -224,7 +224,7 @@ def cmd_worker(settings, args):
     db.create_tables()
     tasks.configure(settings)
     install_log_capture()
-    start_sweeper(tasks.submit)
+    start_sweeper(tasks.submit, tasks.queued)
     tasks.consumer(settings.queue.workers, grace=settings.server.grace).run()
 
 
@@ -327,7 +327,7 @@ def cmd_job_rerun(settings, args):
     _open(settings)
     tasks.configure(settings)
     with db.database.connection_context():
-        refused = rerun(args.job_id)
+        refused = rerun(args.job_id, by=f"cli:{getpass.getuser()}")
         if refused:
             raise Failure(refused)
         job = Job.get_by_id(args.job_id)

@@ -35,6 +35,9 @@ SCHEMA = {
         "workers": (int, 2),
         "heartbeat": (int, 10),       # seconds between a running job's heartbeats
         "stale_after": (int, 60),     # silence (by the database's clock) after which a job is run again
+        "requeue_after": (int, 300),  # seconds a PENDING job may wait without a queue message
+        "keep_jobs_days": (int, 30),  # finished jobs older than this are pruned (0: kept for ever)
+        "max_log": (int, 1 << 20),    # bytes kept of each of a job's logs (stdout, stderr)
     },
     "auth": {
         "token_ttl": (int, 86400),
@@ -57,6 +60,7 @@ SCHEMA = {
 }
 GPFS_SCHEMA = {"command_prefix": (str, "/usr/lpp/mmfs/bin"), "timeout": (int, 300), "sudo": (bool, False)}
 DRIVERS = ("posix", "btrfs", "gpfs")
+MIN_LOG = 4096      # a job log's cap leaves room for its first and last lines and the cut marker
 URL_SCHEMES = {"database.url": ("sqlite", "postgresql", "postgres"), "queue.url": ("sqlite", "redis")}
 
 
@@ -95,7 +99,7 @@ def load(path=None, environ=None):
             values[key] = _check(name, kind, value, base)
         sections[section] = values
     _check_storage(sections["storage"], base, environ)
-    _check_liveness(sections["queue"])
+    _check_queue(sections["queue"])
     for name, schemes in URL_SCHEMES.items():
         section, key = name.split(".")
         sections[section][key] = _resolve_url(name, sections[section][key], schemes, base)
@@ -184,13 +188,18 @@ def _check_storage(storage, base, environ):
     storage["gpfs"] = SimpleNamespace(**gpfs)
 
 
-def _check_liveness(queue):
+def _check_queue(queue):
     if queue["heartbeat"] < 1:
         raise ConfigError(f"config: queue.heartbeat: must be at least 1 second, got {queue['heartbeat']}")
     if queue["stale_after"] < 2 * queue["heartbeat"]:
         raise ConfigError(f"config: queue.stale_after: must be at least twice queue.heartbeat "
                           f"({2 * queue['heartbeat']}), got {queue['stale_after']}: a job would be taken "
                           "for dead between two heartbeats")
+    if queue["requeue_after"] < 1:
+        raise ConfigError(f"config: queue.requeue_after: must be at least 1 second, "
+                          f"got {queue['requeue_after']}")
+    if queue["max_log"] < MIN_LOG:
+        raise ConfigError(f"config: queue.max_log: must be at least {MIN_LOG} bytes, got {queue['max_log']}")
 
 
 def _resolve_url(name, url, schemes, base):

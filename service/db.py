@@ -1,8 +1,10 @@
 """Opening the one database (SQLite by default, PostgreSQL for scale), its clock and its locks."""
+import collections
 import contextlib
 import hashlib
 import logging
 import os
+import sqlite3
 import stat
 import threading
 import time
@@ -71,10 +73,70 @@ budget = Budget()
 _PROGRESS_STEPS = 20000   # SQLite virtual-machine steps between looks at the clock (~1 ms)
 
 
+class _WholeCursor(sqlite3.Cursor):
+    """A cursor that reads all of a statement's rows in `execute`. A statement SQLite is still
+    stepping through holds a read snapshot, and while any snapshot is held the WAL cannot start
+    over: a job looping over a query while it copied a tree for minutes let the `-wal` file grow
+    by everything written meanwhile. Read this way, a read outside a transaction lasts one
+    statement (and, in a request, its budget)."""
+    _rows = ()
+
+    def execute(self, sql, parameters=()):
+        super().execute(sql, parameters)
+        self._rows = collections.deque(super().fetchall() if self.description else ())
+        return self
+
+    def fetchone(self):
+        return self._rows.popleft() if self._rows else None
+
+    def fetchmany(self, size=None):
+        return [self._rows.popleft() for _ in range(min(size or self.arraysize, len(self._rows)))]
+
+    def fetchall(self):
+        rows, self._rows = list(self._rows), collections.deque()
+        return rows
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        row = self.fetchone()
+        if row is None:
+            raise StopIteration
+        return row
+
+
+class _Connection(sqlite3.Connection):
+    def cursor(self, factory=_WholeCursor):
+        return super().cursor(factory)
+
+
 class _SqliteDatabase(peewee.SqliteDatabase):
     def _add_conn_hooks(self, conn):
         super()._add_conn_hooks(conn)
         conn.set_progress_handler(budget.spent, _PROGRESS_STEPS)
+
+
+WAL_LIMIT = 8 << 20     # bytes of WAL past which it is checkpointed and truncated; a reset WAL is cut back to it
+
+
+def checkpoint(wait):
+    """Copy SQLite's write-ahead log into the database and truncate it, when it has grown past
+    WAL_LIMIT (a no-op on PostgreSQL). SQLite's own checkpoints, at every commit, cannot start
+    the log over while readers overlap without pause; this one holds writers off and waits up
+    to `wait` seconds (longer than any request's reads, server.query_budget) for the readers
+    that began before it. Returns False when it had to give up (the next one tries again)."""
+    if not isinstance(database.obj, peewee.SqliteDatabase):
+        return True
+    try:
+        if os.path.getsize(database.database + "-wal") <= WAL_LIMIT:
+            return True
+    except FileNotFoundError:
+        return True
+    with database.connection_context():
+        database.execute_sql(f"PRAGMA busy_timeout = {int(wait * 1000)}")
+        busy, _, _ = database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return not busy
 
 
 def over_budget(exc):
@@ -83,9 +145,21 @@ def over_budget(exc):
     return "interrupted" in text or "statement timeout" in text or "canceling statement" in text
 
 
+def unavailable(exc):
+    """Is `exc` the database being out of reach (locked, read-only, not openable, down or
+    restarting, the connection cut) rather than anything wrong with the request or the data?
+    Those are answered 503 with Retry-After: they pass by themselves."""
+    if isinstance(exc, (peewee.OperationalError, peewee.InterfaceError)):
+        return not over_budget(exc)
+    # PostgreSQL in recovery, or a read-only standby: SQLSTATE 25006
+    return isinstance(exc, peewee.InternalError) and getattr(exc.__context__, "pgcode", None) == "25006"
+
+
 def open_database(url, statement_timeout=None):
     """Bind the models to the database named by `url` and return it. `statement_timeout`
-    (seconds) bounds each statement on PostgreSQL; on SQLite the per-request `budget` does."""
+    (seconds) bounds each statement on PostgreSQL; on SQLite the per-request `budget` does,
+    and twice it bounds the wait for a lock (else 30 s): a checkpoint may hold writers off for
+    one budget."""
     scheme, _, rest = url.partition("://")
     if scheme == "sqlite":
         path = rest[1:]
@@ -94,10 +168,11 @@ def open_database(url, statement_timeout=None):
         # WAL lets readers go on while a worker writes; IMMEDIATE takes the write
         # lock up front so two writers wait for each other (busy_timeout) instead
         # of failing at the upgrade from a read lock.
+        wait = 2 * statement_timeout if statement_timeout else 30     # for a lock, from the first statement on
         db = _SqliteDatabase(
-            path, lock_type="IMMEDIATE",
-            pragmas={"journal_mode": "wal", "busy_timeout": 30000, "foreign_keys": 1,
-                     "synchronous": "normal"})
+            path, lock_type="IMMEDIATE", factory=_Connection, timeout=wait,
+            pragmas={"journal_mode": "wal", "busy_timeout": int(wait * 1000), "foreign_keys": 1,
+                     "synchronous": "normal", "journal_size_limit": WAL_LIMIT})
     else:
         parts = urlparse(url)
         db = peewee.PostgresqlDatabase(
@@ -113,10 +188,16 @@ def open_database(url, statement_timeout=None):
 
 
 def create_tables():
+    """Create what is missing: tables, then the columns an older version lacks, then indexes
+    (an index on a column not yet there fails on PostgreSQL, and on SQLite silently indexes the
+    column's name as a string)."""
     with database.connection_context():
-        database.create_tables(TABLES, safe=True)
+        existing = set(database.get_tables())
+        database.create_tables([m for m in TABLES if m._meta.table_name not in existing], safe=True)
         add_missing_columns()
         widen_columns()
+        for model in TABLES:
+            model._schema.create_indexes(safe=True)
 
 
 def widen_columns():

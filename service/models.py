@@ -15,6 +15,7 @@ from service.fields import (NAME, BigIntegerField, CharField, DateTimeField, For
 database = peewee.DatabaseProxy()
 STORAGE_STATUSES = ("NEW", "PENDING", "INPROGRESS", "ACTIVE", "ERRORED")
 JOB_STATUSES = ("PENDING", "INPROGRESS", "COMPLETED", "ERRORED")
+FINISHED_JOBS = ("COMPLETED", "ERRORED")
 # Namespace for populated objects' stable ids: uuid5(namespace, "type:name").
 POPULATE_NAMESPACE = uuid.UUID("6d3f1c2a-7a52-5a43-9a8e-2f0b7d1f5c11")
 
@@ -142,8 +143,14 @@ class Job(BaseModel):
     status = CharField(default="PENDING", help_text="current status of the job", read_only=True, index=True)
     action = CharField(help_text="what the job does: create, update or delete", read_only=True)
     resource_type = CharField(help_text="collection of the item the job works on", read_only=True)
-    resource_id = CharField(help_text="id of the item the job works on", read_only=True, index=True)
+    resource_id = CharField(help_text="id of the item the job works on", read_only=True)
+    owner = CharField(null=True, index=True, read_only=True,
+                      help_text="name of the user who asked for the job (system: the service itself)")
     created = DateTimeField(default=now, help_text="when the job was submitted", read_only=True)
+    queued = DateTimeField(null=True, read_only=True, help_text="when the job was last handed to the queue")
+    queued_by = CharField(null=True, read_only=True,
+                          help_text="who last handed the job to the queue: its owner, system:sweeper (a lost "
+                                    "queue message or a silent worker) or cli:USER (job rerun)")
     started = DateTimeField(null=True, help_text="when the job started", read_only=True)
     finished = DateTimeField(null=True, help_text="when the job finished", read_only=True)
     heartbeat = DateTimeField(null=True, help_text="when the running job last reported", read_only=True)
@@ -157,6 +164,8 @@ class Job(BaseModel):
 
     class Meta:
         collection = "jobs"
+        # the list's order (created, id; also read backwards), and an item's Jobs link in that order
+        indexes = ((("created", "id"), False), (("resource_id", "created", "id"), False))
 
 
 # Auth ---------------------------------------------------------------------

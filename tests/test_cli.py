@@ -99,6 +99,8 @@ def test_adminctl_populate_now(conf):
     ("[storage]\ndriver = 'zfs'\n", "storage.driver must be one of posix, btrfs, gpfs"),
     ("[[storage.filesystems]]\nname = 'a'\nmountpoint = 'a'\npools = []\n", "storage.filesystems[0].pools"),
     ("[nope]\n", "unknown section [nope]"),
+    ("[queue]\nrequeue_after = 0\n", "queue.requeue_after: must be at least 1 second"),
+    ("[queue]\nmax_log = 100\n", "queue.max_log: must be at least 4096 bytes"),
     ("not toml at all = = \n", "pixstor.toml"),
 ])
 def test_bad_config_stops_with_one_line(tmp_path, text, words):

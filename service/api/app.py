@@ -20,6 +20,8 @@ from service.tasks.runner import one_line
 log = logging.getLogger("service.api")
 SECRET_PARAMETERS = frozenset({"password", "access_token", "token", "client_secret"})
 MAX_QUERY_VALUE = 8192
+UNAVAILABLE_RETRY = 5   # Retry-After (seconds) when the database cannot be reached
+QUEUE_RETRY = 30        # ... when the queue cannot
 
 
 def redacted(query_string):
@@ -50,14 +52,19 @@ def make_app(settings):
                 return _error(exc.code, exc.message, exc.details, exc.headers)
             except bottle.HTTPResponse:
                 raise
-            except peewee.DatabaseError as exc:
-                if not db.over_budget(exc):
-                    log.exception("request %s failed: %s %s", request_id, bottle.request.method,
-                                  bottle.request.path)
-                    return _error(500, f"internal error; quote request id {request_id} to the administrator")
-                return _error(503, f"the request's queries took longer than their budget of "
-                                   f"{settings.server.query_budget} s; narrow the where or page size, or try "
-                                   "again", headers={"Retry-After": "5"})
+            except peewee.PeeweeException as exc:
+                if db.over_budget(exc):
+                    return _error(503, f"the request's queries took longer than their budget of "
+                                       f"{settings.server.query_budget} s; narrow the where or page size, or try "
+                                       "again", headers={"Retry-After": "5"})
+                if db.unavailable(exc):
+                    log.warning("request %s: %s %s: the database is unavailable: %s", request_id,
+                                bottle.request.method, bottle.request.path, one_line(exc))
+                    return _error(503, f"the database is unavailable; try again shortly (request id {request_id}). "
+                                       "A write answered so may or may not have been recorded: read before "
+                                       "retrying it", headers={"Retry-After": str(UNAVAILABLE_RETRY)})
+                log.exception("request %s failed: %s %s", request_id, bottle.request.method, bottle.request.path)
+                return _error(500, f"internal error; quote request id {request_id} to the administrator")
             except Exception:
                 log.exception("request %s failed: %s %s", request_id, bottle.request.method,
                               bottle.request.path)
@@ -175,8 +182,7 @@ def _list(view):
     if where is not None:
         select = select.where(where)
     total = select.count()
-    # id last: a stable order, so pages neither repeat nor skip items
-    select = select.order_by(*(order or [view.model.created]), view.model.id).paginate(page, max_results)
+    select = select.order_by(*query.stable_order(view.model, order)).paginate(page, max_results)
     objects = list(select)
     bottle.response.set_header("X-Total-Count", str(total))
     path = bottle.request.path
@@ -234,7 +240,7 @@ def _create(view):
                 relation.clear()
                 if values.get(name):
                     relation.add(values[name])
-            job = Job.create(action="create", resource_type=view.collection, resource_id=obj.id)
+            job = _new_job(view, obj, "create")
     except peewee.IntegrityError:
         # a concurrent request created the same item between our check and our insert
         existing, columns = view.duplicate(values)
@@ -272,13 +278,12 @@ def _update(view, obj):
         return _show(view, obj)
     with database.atomic():
         # with a job, the new values are applied by the job once storage agrees
-        _claim(view, obj, None if needs_job else params)
+        before = _claim(view, obj, None if needs_job else params)
         view.guard("update", values, obj)
         if not needs_job:
             return _show(view, view.model.get_by_id(obj.id))
-        job = Job.create(action="update", resource_type=view.collection, resource_id=obj.id,
-                         params=json.dumps(params))
-    return _accepted(view, obj, job)
+        job = _new_job(view, obj, "update", params)
+    return _accepted(view, obj, job, before=before)
 
 
 def _delete(view, obj):
@@ -288,40 +293,86 @@ def _delete(view, obj):
         raise busy(view.href(obj), obj.status, view.collection, obj.id)
     view.check_delete(obj, force)
     with database.atomic():
-        _claim(view, obj)
+        before = _claim(view, obj)
         view.guard("delete", {"force": force}, obj)
-        job = Job.create(action="delete", resource_type=view.collection, resource_id=obj.id,
-                         params=json.dumps({"force": force}))
-    return _accepted(view, obj, job, location=False)
+        job = _new_job(view, obj, "delete", {"force": force})
+    return _accepted(view, obj, job, location=False, before=before)
 
 
-def _accepted(view, obj, job, location=True):
-    """Hand the job to the queue and answer 202 with where to watch it."""
+def _new_job(view, obj, action, params=None):
+    """The job of a write, owned by the caller; the clock of `queued` is the database's, which
+    the sweeper compares it with (service.tasks.runner.requeue_lost)."""
+    owner = bottle.request.environ["pixstor.user"].name
+    return Job.create(action=action, resource_type=view.collection, resource_id=obj.id, owner=owner,
+                      queued=db.clock(), queued_by=owner, params=None if params is None else json.dumps(params))
+
+
+def _accepted(view, obj, job, location=True, before=None):
+    """Hand the job to the queue and answer 202 with where to watch it. `before`: the columns an
+    update or delete claimed, as they were, put back if the job cannot be queued.
+
+    Once the job is queued the answer is 202, whatever happens next: the item is read again
+    for the answer, but if it is gone (its delete job was quicker) or the database cannot be
+    read now, the answer shows it as it was when it was queued."""
+    model = type(obj)
+    related = view.related([obj])
     try:
         tasks.submit(job)
     except Exception as exc:
-        # nothing was queued: say so on the job and the item rather than leave them waiting
         log.exception("could not queue job %s", job.id)
-        why = f"could not queue the job: {one_line(exc)}"
-        Job.update(status="ERRORED", finished=now(), message=why, stderr=f"ERROR:service.api:{why}\n").where(
-            Job.id == job.id).execute()
-        type(obj).update(status="ERRORED", status_message=why).where(type(obj).id == obj.id).execute()
-        raise ApiError(503, f"{why}; {view.href(obj)} is ERRORED: send the same request again once the queue "
-                            "is back", headers={"Retry-After": "30"}) from None
-    type(obj).update(status="PENDING").where(type(obj).id == obj.id, type(obj).status == "NEW").execute()
-    obj = type(obj).get_by_id(obj.id)
+        _not_queued(view, obj, job, before, f"could not queue the job: {one_line(exc)}")
+    current = None
+    try:
+        model.update(status="PENDING").where(model.id == obj.id, model.status == "NEW").execute()
+        current = model.get_or_none(model.id == obj.id)
+        if current is not None:
+            obj, related = current, view.related([current])
+    except peewee.PeeweeException as exc:
+        log.warning("job %s was queued; its item could not be read again for the answer: %s", job.id, one_line(exc))
+    if current is None:
+        obj.status = "PENDING"      # what it was when the job was queued
     base = _base_url()
     bottle.response.status = 202
     if location:
         bottle.response.set_header("Location", f'{base}{view.href(obj)}?projection={{"status":1}}')
     bottle.response.set_header("Link", f'<{base}/jobs/{job.id}>; rel="job"')
-    return _cj(_item_collection(view, obj, None))
+    return _cj(collection_document(view, view.href(obj), [obj], related, None))
+
+
+def _not_queued(view, obj, job, before, why):
+    """The job could not be queued: a create's item and job turn ERRORED (a POST of the same
+    retries it); an update's or delete's job is taken back and the item is as it was. Raises
+    503 — or returns, when a worker has taken the job meanwhile (the message did get through)."""
+    model = type(obj)
+    try:
+        with database.atomic():
+            if before is None:
+                taken_back = Job.update(status="ERRORED", finished=now(), message=why,
+                                        stderr=f"ERROR:service.api:{why}\n").where(
+                    Job.id == job.id, Job.status == "PENDING").execute()
+                item = {"status": "ERRORED", "status_message": why}
+                state = f"{view.href(obj)} is ERRORED: send the same request again once the queue is back"
+            else:
+                taken_back = Job.delete().where(Job.id == job.id, Job.status == "PENDING").execute()
+                item = before
+                state = f"{view.href(obj)} is as it was: send the request again once the queue is back"
+            if taken_back:
+                model.update(**item).where(model.id == obj.id, model.status == "NEW").execute()
+    except peewee.PeeweeException as exc:
+        log.warning("job %s: not queued, and the database could not be told: %s", job.id, one_line(exc))
+        raise ApiError(503, f"{why}; nor could the database be told: job /jobs/{job.id} will be queued by a "
+                            "worker once both are back; read it before retrying",
+                       headers={"Retry-After": str(QUEUE_RETRY)}) from None
+    if taken_back:
+        raise ApiError(503, f"{why}; {state}", headers={"Retry-After": str(QUEUE_RETRY)})
+    log.warning("job %s was taken by a worker although queueing it failed: answering 202", job.id)
 
 
 def _claim(view, obj, changes=None):
     """Mark the item NEW for a new job (or, given `changes`, write them in place) in one
     conditional UPDATE that no job holds the item: of two concurrent requests for the same
-    item only one gets it, the other is 409; a change never lands while a job runs."""
+    item only one gets it, the other is 409; a change never lands while a job runs.
+    Returns the columns it changed, as they were."""
     model = view.model
     values = {"status": "NEW", "status_message": None} if changes is None else changes
     claimed = model.update(**values, updated=now()).where(model.id == obj.id, model.status.not_in(BUSY)).execute()
@@ -330,6 +381,7 @@ def _claim(view, obj, changes=None):
         if current is None:
             raise ApiError(404, f"{view.href(obj)} is gone")
         raise busy(view.href(obj), current.status, view.collection, obj.id)
+    return {name: getattr(obj, name) for name in (*values, "updated")}
 
 
 def _last_action(obj):
@@ -354,6 +406,7 @@ def _permit(view, methods):
     method = bottle.request.method
     allowed = auth.allowed(user.role, view.collection, methods + ("HEAD", "OPTIONS"))
     bottle.request.environ["pixstor.allowed"] = allowed
+    bottle.request.environ["pixstor.user"] = user
     if method not in allowed:
         raise ApiError(405, f"method {method} is not allowed on {bottle.request.path} for role {user.role}",
                        headers={"Allow": ", ".join(allowed)})

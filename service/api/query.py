@@ -650,8 +650,19 @@ def parse_sort(text: str, model, fields: Iterable[str]) -> list:
             raise QueryError(f'sort: cannot sort by many-to-many field "{name}"')
         if isinstance(direction, bool) or direction not in (1, -1):
             raise QueryError(f'sort: direction of "{name}" must be 1 or -1, got {_show(direction)}')
-        order.append(field.asc(nulls="last") if direction == 1 else field.desc(nulls="first"))
+        if not field.null:      # no NULLs to place: plain ASC/DESC, which an index serves on SQLite too
+            order.append(field.asc() if direction == 1 else field.desc())
+        else:
+            order.append(field.asc(nulls="last") if direction == 1 else field.desc(nulls="first"))
     return order
+
+
+def stable_order(model, order):
+    """`order` (by default: created) then id, in the direction of the key before it: an order
+    in which pages neither repeat nor skip items, and that an index on (key, id) serves read
+    forwards or backwards (Job has one on (created, id))."""
+    order = list(order) or [model.created]
+    return order + [model.id.desc() if getattr(order[-1], "direction", "ASC") == "DESC" else model.id]
 
 
 # --------------------------------------------------------------------------- paging

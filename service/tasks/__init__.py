@@ -1,4 +1,4 @@
 """Background storage jobs: the queue, the runner, and one module of job bodies per resource."""
-from service.tasks.queue import configure, consumer, submit
+from service.tasks.queue import configure, consumer, queued, submit
 
-__all__ = ["configure", "consumer", "submit"]
+__all__ = ["configure", "consumer", "queued", "submit"]

@@ -20,7 +20,7 @@ def configure(settings):
     """Create the queue named by settings.queue.url and register the job task."""
     global _huey, _run_job
     # imported here, not at the top: the job bodies register themselves with the runner
-    from service.tasks import runner, snapshots, spaces, templates  # noqa: F401
+    from service.tasks import runner, snapshots, spaces, templates, upkeep  # noqa: F401
 
     scheme, _, rest = settings.queue.url.partition("://")
     if scheme == "sqlite":
@@ -30,12 +30,20 @@ def configure(settings):
         # blocking: the worker waits on the Redis list instead of polling it
         _huey = RedisHuey("pixstor", url=settings.queue.url, results=False, utc=True, blocking=True)
     _run_job = _huey.task(name="pixstor.run_job")(runner.execute)
-    runner.configure(settings.queue.heartbeat, settings.queue.stale_after)
+    runner.configure(settings.queue.heartbeat, settings.queue.stale_after, settings.queue.requeue_after,
+                     settings.queue.max_log)
+    upkeep.configure(settings.queue.keep_jobs_days, settings.server.query_budget)
     return _huey
 
 
 def submit(job):
     _run_job(job.id)
+
+
+def queued():
+    """The ids of the jobs whose messages the queue holds (read whole: the sweeper asks only
+    when a job waited suspiciously long)."""
+    return {message.args[0] for message in _huey.pending() if message.args}
 
 
 class _Consumer(Consumer):

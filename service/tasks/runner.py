@@ -43,13 +43,16 @@ from service.storage.confined import watch
 log = logging.getLogger("service.job")
 HEARTBEAT = 10      # seconds between a running job's heartbeats ([queue] heartbeat)
 STALE = 60          # silence after which a running job's worker is taken for dead ([queue] stale_after)
+REQUEUE_AFTER = 300     # seconds a PENDING job waits without a queue message before it is queued again
+MAX_LOG = 1 << 20       # bytes kept of each of a job's two logs ([queue] max_log)
+SWEEPER = "system:sweeper"      # Job.queued_by of what the sweeper queues again
 HANDLERS = {}
 _current = threading.local()
 
 
-def configure(heartbeat, stale_after):
-    global HEARTBEAT, STALE
-    HEARTBEAT, STALE = heartbeat, stale_after
+def configure(heartbeat, stale_after, requeue_after=REQUEUE_AFTER, max_log=MAX_LOG):
+    global HEARTBEAT, STALE, REQUEUE_AFTER, MAX_LOG
+    HEARTBEAT, STALE, REQUEUE_AFTER, MAX_LOG = heartbeat, stale_after, requeue_after, max_log
 
 
 def handles(collection, action):
@@ -93,9 +96,43 @@ def install_log_capture():
         sys.stdout = _JobStdout(sys.stdout)
 
 
+class CappedLog(io.TextIOBase):
+    """One of a job's logs, kept within `limit` bytes however much the job writes: its first
+    and last halves, whole lines, with one marker line in place of what was cut."""
+
+    def __init__(self, limit):
+        self.half = limit // 2
+        self.head, self.tail, self.cut = bytearray(), bytearray(), 0
+
+    def write(self, text):
+        data = text.encode("utf-8", "replace")
+        room = self.half - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        self.tail += data
+        if len(self.tail) > 2 * self.half:      # trimmed now and then, not at every write
+            drop = len(self.tail) - self.half
+            del self.tail[:drop]
+            self.cut += drop
+        return len(text)
+
+    def getvalue(self):
+        head, tail = bytes(self.head), bytes(self.tail[-self.half:])
+        cut = self.cut + len(self.tail) - len(tail)
+        if not cut:
+            return (head + tail).decode("utf-8", "replace")
+        # whole lines (or at least whole characters) on both sides of the marker
+        head = (head[:head.rfind(b"\n") + 1] or head).decode("utf-8", "ignore")
+        tail = (tail[tail.find(b"\n") + 1:] if b"\n" in tail else tail).decode("utf-8", "ignore")
+        cut += len(self.head) + min(len(self.tail), self.half) - len(head.encode()) - len(tail.encode())
+        return (f"{head}{'' if head.endswith(chr(10)) else chr(10)}[... {cut} bytes cut here: a job log keeps "
+                f"its first and last {self.half} bytes ([queue] max_log) ...]\n{tail}")
+
+
 @contextlib.contextmanager
 def _captured():
-    _current.buffers = (io.StringIO(), io.StringIO())
+    _current.buffers = (CappedLog(MAX_LOG), CappedLog(MAX_LOG))
     try:
         yield _current.buffers
     finally:
@@ -200,7 +237,7 @@ def requeue_stale(submit):
     with database.connection_context():
         stale = Job.select(Job.id, Job.attempt, Job.heartbeat).where(Job.status == "INPROGRESS", _silent())
         for job in stale:
-            taken = Job.update(status="PENDING").where(
+            taken = Job.update(status="PENDING", queued=clock(), queued_by=SWEEPER).where(
                 Job.id == job.id, Job.status == "INPROGRESS", Job.attempt == job.attempt, _silent()).execute()
             if taken:
                 log.warning("job %s lost its worker (run %d, last heartbeat %s UTC): queued again",
@@ -210,21 +247,58 @@ def requeue_stale(submit):
     return requeued
 
 
-def start_sweeper(submit, interval=None):
-    """A daemon thread that runs requeue_stale now and every `interval` (HEARTBEAT) seconds."""
+LOST_BATCH = 500    # overdue jobs looked at per sweep
+
+
+def requeue_lost(submit, queued):
+    """Queue again the PENDING jobs that have waited REQUEUE_AFTER seconds (by the database's
+    clock) since they were last queued and whose message the queue does not hold: the queue
+    lost it (its file removed, Redis restarted or flushed), the process that inserted the job
+    died before it queued it, or a worker took the message and died (or lost its database)
+    before it took the job. `queued()` gives the job ids the queue holds; it is asked only when
+    some job is overdue. A message delivered twice is harmless: _take's conditional claim runs
+    the job once; the conditional UPDATE here lets one of several sweeping workers queue it."""
+    overdue = (Job.status == "PENDING") & (peewee.fn.COALESCE(Job.queued, Job.created) < clock(-REQUEUE_AFTER))
+    requeued = []
+    with database.connection_context():
+        waiting = list(Job.select(Job.id, Job.resource_type, Job.resource_id, Job.queued_by).where(overdue)
+                       .order_by(Job.created).limit(LOST_BATCH))
+        held = queued() if waiting else ()
+        for job in waiting:
+            if job.id in held or not Job.update(queued=clock(), queued_by=SWEEPER).where(
+                    Job.id == job.id, overdue).execute():
+                continue
+            model = BY_COLLECTION[job.resource_type]
+            model.update(status="PENDING").where(model.id == job.resource_id, model.status == "NEW").execute()
+            log.warning("job %s of /%s/%s waited over %d s without a queue message (queued by %s): queued again",
+                        job.id, job.resource_type, job.resource_id, REQUEUE_AFTER, job.queued_by or "?")
+            submit(job)
+            requeued.append(job.id)
+    return requeued
+
+
+def start_sweeper(submit, queued, interval=None):
+    """A daemon thread that, now and every `interval` (HEARTBEAT) seconds, queues again the jobs
+    of dead workers and lost messages, and does the database's upkeep (service.tasks.upkeep)."""
+    from service.tasks import upkeep
+    sweeps = (("sweeping for stale jobs", lambda: requeue_stale(submit)),
+              ("sweeping for lost queue messages", lambda: requeue_lost(submit, queued)))
+
     def sweep():
         while True:
-            try:
-                requeue_stale(submit)
-            except Exception:   # a database hiccup must not end the sweeping
-                log.exception("sweeping for stale jobs failed")
+            for what, chore in (*sweeps, *upkeep.due()):
+                try:
+                    chore()
+                except Exception as exc:   # a database or queue hiccup must not end the sweeping
+                    log.warning("%s failed: %s: %s", what, type(exc).__name__, one_line(exc))
+                    log.debug("%s failed", what, exc_info=True)
             time.sleep(interval or HEARTBEAT)
     threading.Thread(target=sweep, name="stale-job-sweeper", daemon=True).start()
 
 
-def rerun(job_id):
-    """Make a job that failed or lost its worker PENDING again (`pixstor-mgmt job rerun`).
-    Returns None, or why not: it completed, or it (or another job of its item) is running."""
+def rerun(job_id, by="cli"):
+    """Make a job that failed or lost its worker PENDING again (`pixstor-mgmt job rerun`), queued
+    by `by`. Returns None, or why not: it completed, or it (or another job of its item) is running."""
     with database.atomic():
         job = Job.get_or_none(Job.id == job_id)
         if job is None:
@@ -233,7 +307,8 @@ def rerun(job_id):
                                           Job.status.in_(("PENDING", "INPROGRESS"))).first())
         if other is not None:
             return f"job {other.id} of /{job.resource_type}/{job.resource_id} is queued or running; wait for it"
-        reset = Job.update(status="PENDING", started=None, finished=None, message=None).where(
+        reset = Job.update(status="PENDING", started=None, finished=None, message=None, queued=clock(),
+                           queued_by=by).where(
             Job.id == job.id, Job.status.in_(("PENDING", "ERRORED")) | ((Job.status == "INPROGRESS") & _silent())
         ).execute()
         if not reset:
