@@ -26,10 +26,11 @@ def _refs(session, url):
     return profile["collection"]["items"][0]["href"], exposer["collection"]["items"][0]["href"]
 
 
-def _client(number, srv, stop, acknowledged, errors):
+def _client(number, srv, token, refs, stop, acknowledged, errors):
     """Create spaces and read lists until told to stop; remember every 202."""
-    session = srv.session()
-    profile, exposer = _refs(session, srv.url)
+    session = requests.Session()
+    session.auth = (token, "")
+    profile, exposer = refs
     count = 0
     while not stop.is_set():
         count += 1
@@ -50,7 +51,10 @@ def _client(number, srv, stop, acknowledged, errors):
 
 def _load_then_stop(srv, acknowledged, errors):
     stop = threading.Event()
-    clients = [threading.Thread(target=_client, args=(n, srv, stop, acknowledged, errors)) for n in range(CLIENTS)]
+    session = srv.session()
+    token, refs = session.auth[0], _refs(session, srv.url)
+    clients = [threading.Thread(target=_client, args=(n, srv, token, refs, stop, acknowledged, errors))
+               for n in range(CLIENTS)]
     for client in clients:
         client.start()
     start = len(acknowledged)
