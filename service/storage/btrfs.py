@@ -18,7 +18,7 @@ from . import tree
 from .base import SNAPSHOTS, StorageError
 from .commands import raise_for_status, run
 from .confined import Root, below
-from .posix import PosixDriver, _folder
+from .posix import PosixDriver
 from .records import RecordStore
 
 _SUBVOLUME_ROOT_INODE = 256   # BTRFS_FIRST_FREE_OBJECTID: the inode of every subvolume's root
@@ -196,7 +196,7 @@ class BtrfsDriver(PosixDriver):
         st = tree.lstat_at(snaps, name)
         if st is None or not is_subvolume_root(st):
             return False
-        with _folder(snaps, name) as fd:
+        with below(snaps, name) as fd:
             return is_read_only(fd)
 
     def make_snapshot(self, src, snaps, name, dependents):
@@ -206,7 +206,7 @@ class BtrfsDriver(PosixDriver):
         # A btrfs snapshot stops at nested subvolumes, leaving empty stand-ins. Take it
         # writable, snapshot each dependent into its stand-in, then make them all read-only.
         snapshot_subvolume(src, snaps, name, read_only=False)
-        with _folder(snaps, name) as target:
+        with below(snaps, name) as target:
             taken = []
             for rel in sorted(dependents, key=lambda p: p.count("/")):
                 parent, leaf = os.path.split(rel)

@@ -193,9 +193,6 @@ class Root:
         with self.folder(os.path.dirname(os.path.normpath(path)), create, made=made) as fd:
             yield fd, os.path.basename(os.path.normpath(path))
 
-    def exists(self, path: str) -> bool:
-        return self.lstat(path) is not None
-
     def lstat(self, path: str) -> os.stat_result | None:
         """The entry at `path` itself (a link is not followed); None when it or a parent is missing."""
         if os.path.normpath(path) == self.path:
@@ -236,16 +233,6 @@ class Root:
                     continue
                 raise
 
-    def read_text(self, path: str) -> str | None:
-        try:
-            with self.parent(path) as (fd, name):
-                return read_text_at(fd, name)
-        except FileNotFoundError:
-            return None
-
-    def write_text(self, path: str, text: str, mode: int = 0o644) -> None:
-        with self.parent(path) as (fd, name):
-            write_text_at(fd, name, text, mode)
 
 
 def read_text_at(dir_fd: int, name: str) -> str | None:

@@ -12,7 +12,7 @@ import os
 from . import tree
 from .base import (MARKER, SNAPSHOTS, Driver, Filesystem, StorageError, check_limits, check_name,
                    is_below)
-from .confined import Root, open_service_folder, write_text_at
+from .confined import Root, below, open_service_folder, write_text_at
 from .records import Record, RecordStore
 
 
@@ -46,7 +46,7 @@ class PosixDriver(Driver):
                 with root.parent(path, create=True, made=made) as (fd, leaf):
                     self.make_junction(fd, leaf)
                     if parent is not None:
-                        with _folder(fd, leaf) as junction:
+                        with below(fd, leaf) as junction:
                             write_text_at(junction, MARKER, f"{pool}\n")
                 if existing is None:  # written last: a record means the fileset is complete
                     store.put(Record(name=name, path=path, pool=pool, parent=parent, made=made))
@@ -155,7 +155,7 @@ class PosixDriver(Driver):
     def make_snapshot(self, src: int, snaps: int, name: str, dependents: list[str]) -> None:
         """Snapshot folder `src` as `name` in folder `snaps`, read-only."""
         os.mkdir(name, 0o700, dir_fd=snaps)
-        with _folder(snaps, name) as target:
+        with below(snaps, name) as target:
             tree.copy_into(src, target, keep_setid=True)  # dependents are plain folders: copied along
             tree.make_read_only(target)
 
@@ -165,15 +165,6 @@ class PosixDriver(Driver):
 
 def _partial(name: str) -> str:
     return f".{name}.partial"
-
-
-@contextlib.contextmanager
-def _folder(dir_fd: int, name: str):
-    fd = tree.open_folder(dir_fd, name, name)
-    try:
-        yield fd
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
