@@ -294,6 +294,7 @@ def start_sweeper(submit, queued, interval=None):
                     log.debug("%s failed", what, exc_info=True)
             time.sleep(interval or HEARTBEAT)
     threading.Thread(target=sweep, name="stale-job-sweeper", daemon=True).start()
+    upkeep.start_wal_watch()
 
 
 def rerun(job_id, by="cli"):

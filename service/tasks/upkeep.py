@@ -1,6 +1,9 @@
 """The database's upkeep, done by every worker's sweeper (service.tasks.runner.start_sweeper):
 old jobs pruned (at the worker's start, then hourly), SQLite's write-ahead log checkpointed
-when it has grown (looked at every sweep). Several workers doing the same is harmless."""
+when it has grown (looked at every WAL_LOOK seconds, on a thread of its own: a look is one stat,
+and tied to the sweep's pace the log grew for a whole sweep interval between looks). Several
+workers doing the same is harmless."""
+import threading
 import logging
 import time
 
@@ -14,6 +17,7 @@ KEEP_JOBS_DAYS = 30     # finished jobs older than this are pruned; 0 keeps them
 PRUNE_EVERY = 3600      # seconds between prunings
 CHECKPOINT_WAIT = 11    # seconds a checkpoint waits for older readers: longer than a request's reads
 PRUNE_BATCH = 500       # jobs deleted per statement: a short write lock at a time
+WAL_LOOK = 2            # seconds between looks at the size of SQLite's write-ahead log
 _last = {}
 
 
@@ -55,8 +59,24 @@ def prune_jobs(days=None):
 
 def checkpoint():
     if not db.checkpoint(CHECKPOINT_WAIT):
-        log.warning("WAL checkpoint gave up after %d s: a reader held an older snapshot; trying again at "
-                    "the next sweep", CHECKPOINT_WAIT)
+        log.warning("WAL checkpoint gave up after %d s: a reader held an older snapshot; trying again "
+                    "shortly", CHECKPOINT_WAIT)
+
+
+def start_wal_watch():
+    """A daemon thread that checkpoints SQLite's write-ahead log once it has grown (no-op on
+    PostgreSQL)."""
+    if not isinstance(database.obj, peewee.SqliteDatabase):
+        return
+
+    def watch():
+        while True:
+            try:
+                checkpoint()
+            except Exception as exc:   # a locked or missing database must not end the watching
+                log.warning("checkpointing the WAL failed: %s: %s", type(exc).__name__, exc)
+            time.sleep(WAL_LOOK)
+    threading.Thread(target=watch, name="wal-watch", daemon=True).start()
 
 
 def due():
@@ -65,4 +85,3 @@ def due():
     if _last.get(prune_jobs) is None or now - _last[prune_jobs] >= PRUNE_EVERY:
         _last[prune_jobs] = now
         yield "pruning old jobs", prune_jobs
-    yield "checkpointing the WAL", checkpoint
