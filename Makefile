@@ -28,17 +28,26 @@ serve: $(VENV)/.serve-installed
 	exec $(BIN)/pixstor-mgmt serve
 
 # Debian packages some tests need (btrfs loop mounts, nginx in front of the API, ACL tools,
-# faketime for a worker whose clock is wrong).
+# faketime for a worker whose clock is wrong, and the file servers the shares are checked with:
+# Samba and its client, nfs-ganesha with its VFS backend and the libnfs client, the kernel's
+# exportfs). Without recommends: nothing of them starts by itself.
 system-packages:
 	@missing=""; \
 	command -v mkfs.btrfs >/dev/null || missing="$$missing btrfs-progs"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	command -v setfacl >/dev/null || missing="$$missing acl"; \
 	command -v faketime >/dev/null || missing="$$missing faketime"; \
+	command -v smbd >/dev/null || [ -x /usr/sbin/smbd ] || missing="$$missing samba"; \
+	command -v smbclient >/dev/null || missing="$$missing smbclient"; \
+	command -v ganesha.nfsd >/dev/null || missing="$$missing nfs-ganesha"; \
+	ls /usr/lib/*/ganesha/libfsalvfs.so >/dev/null 2>&1 || missing="$$missing nfs-ganesha-vfs"; \
+	command -v nfs-ls >/dev/null || missing="$$missing libnfs-utils"; \
+	command -v exportfs >/dev/null || [ -x /usr/sbin/exportfs ] || missing="$$missing nfs-kernel-server"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	       $$missing >/dev/null) \
 	      || echo "could not install$$missing: the tests that need them will say so"; \
 	  else echo "not root: cannot install$$missing; the tests that need them will say so"; fi; \
 	fi
