@@ -165,7 +165,7 @@ def cmd_populate(settings, args):
 def _populate(settings):
     from service.populate import populate
     with db.database.connection_context():
-        for line in populate(context.driver()):
+        for line in populate(context.driver(), settings):
             print(line)
 
 

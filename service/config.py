@@ -56,6 +56,19 @@ SCHEMA = {
         "keep_setid": (bool, False),
         "min_size": (int, 1 << 20),     # bytes: a smaller space size is refused (422) as a likely missing unit
     },
+    "shares": {                       # NFS and SMB exposers (service/shares)
+        "nfs": (str, "kernel"),                             # kernel | ganesha | ces | none
+        "exports_dir": ("path", "/etc/exports.d"),          # kernel: pixmanaged.<id>.exports each
+        "exportfs_command": (list, ["exportfs"]),           # run with -ra after each change
+        "ganesha_dir": ("path", "/etc/ganesha/pixmanaged.d"),   # ganesha: an EXPORT block per file ...
+        "ganesha_exports_file": ("path", "/etc/ganesha/pixmanaged.conf"),  # ... merged here (%include it)
+        "ganesha_pidfile": ("path", "/run/ganesha/ganesha.pid"),          # reloaded with SIGHUP
+        "smb": (str, "samba"),                              # samba | ces | none
+        "samba_dir": ("path", "/etc/samba/apmgmt"),         # samba: pixmanaged.<id>.conf each ...
+        "samba_include": ("path", "/etc/samba/apmgmt.conf"),    # ... merged here (include = it)
+        "samba_reload_command": (list, ["smbcontrol", "smbd", "reload-config"]),
+        "testparm_command": (list, ["testparm", "-s", "--suppress-prompt"]),   # checks the merged file
+    },
     "log": {"level": (str, "INFO")},
 }
 GPFS_SCHEMA = {"command_prefix": (str, "/usr/lpp/mmfs/bin"), "timeout": (int, 300), "sudo": (bool, False)}
@@ -100,6 +113,7 @@ def load(path=None, environ=None):
         sections[section] = values
     _check_storage(sections["storage"], base, environ)
     _check_queue(sections["queue"])
+    _check_shares(sections["shares"], sections["storage"]["driver"])
     for name, schemes in URL_SCHEMES.items():
         section, key = name.split(".")
         sections[section][key] = _resolve_url(name, sections[section][key], schemes, base)
@@ -200,6 +214,18 @@ def _check_queue(queue):
                           f"got {queue['requeue_after']}")
     if queue["max_log"] < MIN_LOG:
         raise ConfigError(f"config: queue.max_log: must be at least {MIN_LOG} bytes, got {queue['max_log']}")
+
+
+def _check_shares(shares, driver):
+    from service.shares import BACKENDS
+    for key, choices in BACKENDS.items():
+        if shares[key] not in choices:
+            raise ConfigError(f"config: shares.{key} must be one of {', '.join(choices)}, got {shares[key]!r}")
+        if shares[key] == "ces" and driver != "gpfs":
+            raise ConfigError(f"config: shares.{key} = \"ces\" (mmnfs, mmsmb) needs storage.driver = \"gpfs\"")
+    for key in ("exportfs_command", "samba_reload_command", "testparm_command"):
+        if not shares[key] or not all(isinstance(a, str) and a for a in shares[key]):
+            raise ConfigError(f"config: shares.{key}: expected a non-empty list of arguments")
 
 
 def _resolve_url(name, url, schemes, base):

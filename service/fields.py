@@ -9,7 +9,10 @@ the model alone:
 - immutable:  written at creation only (a PATCH of it is a 422)
 - hidden:     never shown nor written (password hashes, job logs, ...)
 - required:   must be given on creation (default: not null and no default)
+- shape:      callable turning a coerced value into the value stored (a comma-separated
+              string into a list, '664' into '0664'); raises ValueError like a validator
 """
+import json
 import re
 
 import peewee
@@ -17,8 +20,9 @@ import peewee
 
 class ApiField:
     def __init__(self, *args, validators=(), read_only=False, immutable=False, hidden=False,
-                 required=None, **kwargs):
+                 required=None, shape=None, **kwargs):
         self.validators = list(validators)
+        self.shape = shape
         self.read_only = read_only
         self.immutable = immutable
         self.hidden = hidden
@@ -58,6 +62,22 @@ class BooleanField(ApiField, peewee.BooleanField):
 
 class DateTimeField(ApiField, peewee.DateTimeField):
     pass
+
+
+class JSONField(ApiField, peewee.TextField):
+    """A JSON value kept as text (a list of NFS clients, a list of user names); its `shape`
+    checks what a client sent, its `schema` (JSON Schema) describes it in the OpenAPI document.
+    Not queryable with `where`: the column holds text."""
+
+    def __init__(self, *args, schema=None, **kwargs):
+        self.schema = schema or {}
+        super().__init__(*args, **kwargs)
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
 
 
 class ForeignKeyField(ApiField, peewee.ForeignKeyField):

@@ -1,4 +1,4 @@
-"""The input rules every write and every query share: whole numbers, text, path components.
+"""The input rules every write and every query share: whole numbers, booleans, text, path components.
 
 One definition each, so a field, a query value and a path are held to the same bounds.
 """
@@ -21,6 +21,20 @@ def whole_number(value):
     if not INT64_MIN <= value <= INT64_MAX:
         raise ValueError(f"must be between {INT64_MIN} and {INT64_MAX}")
     return value
+
+
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def boolean(value):
+    """True or False from a boolean, 0/1, or the words true/false, yes/no (forms send text)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _BOOLEANS:
+        return _BOOLEANS[value.strip().lower()]
+    raise ValueError("must be true or false")
 
 
 def text(value, max_bytes):

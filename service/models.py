@@ -9,8 +9,9 @@ import uuid
 
 import peewee
 
-from service.fields import (NAME, BigIntegerField, CharField, DateTimeField, ForeignKeyField, IntegerField,
-                            ManyToManyField, TextField, matches, one_of, positive)
+from service.fields import (NAME, BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField,
+                            IntegerField, JSONField, ManyToManyField, TextField, matches, one_of, positive)
+from service.shares import rules
 
 database = peewee.DatabaseProxy()
 STORAGE_STATUSES = ("NEW", "PENDING", "INPROGRESS", "ACTIVE", "ERRORED")
@@ -53,12 +54,40 @@ class Resource(BaseModel):
         return super().save(*args, **kwargs)
 
 
-# Discovered from storage by populate; read-only through the API ----------
+# Filesystems (gpfsnative, discovered by populate) and the NFS and SMB shares of folders on them
+
+EXPOSER_TYPES = ("gpfsnative", "nfs", "cifs")
+_NAMES = {"type": "array", "items": {"type": "string"}}
+
 
 class Exposer(Resource):
-    name = CharField(help_text="exposer name", read_only=True)
-    type = CharField(help_text="specific type of the exposer", read_only=True)
-    mountpoint = CharField(help_text="path at which the exposer is mounted", read_only=True)
+    name = CharField(help_text="exposer name", validators=[NAME],
+                     immutable=True)
+    type = CharField(help_text="specific type of the exposer",
+                     validators=[one_of(*EXPOSER_TYPES)], immutable=True)
+    mountpoint = CharField(help_text="path at which the exposer is mounted", read_only=True, max_length=4096)
+    path = CharField(null=True, help_text="folder the exposer makes visible", immutable=True, max_length=4096,
+                     shape=rules.share_path)
+    comment = TextField(null=True, help_text="comment")
+    clients = JSONField(null=True, help_text="NFS clients: a list of {host, options}", shape=rules.nfs_clients,
+                        schema={"type": "array", "items": {"type": "object", "properties": {
+                            "host": {"type": "string"}, "options": {"type": "array", "items": {"type": "string"}}}}})
+    export_id = IntegerField(null=True, help_text="NFS export id (NFS-Ganesha Export_Id)", read_only=True)
+    read_only = BooleanField(null=True, help_text="SMB: clients may only read")
+    browseable = BooleanField(null=True, help_text="SMB: the share is listed to clients")
+    guest_ok = BooleanField(null=True, help_text="SMB: clients may connect without a password")
+    valid_users = JSONField(null=True, help_text="SMB: users and @groups allowed to connect", shape=rules.users,
+                            schema=_NAMES)
+    write_list = JSONField(null=True, help_text="SMB: users and @groups that may write even to a read-only share",
+                           shape=rules.users, schema=_NAMES)
+    hosts_allow = JSONField(null=True, help_text="SMB: addresses, networks or host names allowed to connect",
+                            shape=rules.hosts, schema=_NAMES)
+    create_mask = CharField(null=True, help_text="SMB: mode bits new files may have (octal)", max_length=4,
+                            shape=rules.mask)
+    directory_mask = CharField(null=True, help_text="SMB: mode bits new folders may have (octal)", max_length=4,
+                               shape=rules.mask)
+    inherit_permissions = BooleanField(null=True, help_text="SMB: new files and folders take their parent's mode")
+    inherit_acls = BooleanField(null=True, help_text="SMB: new files and folders inherit their parent's ACLs")
 
     class Meta:
         collection = "exposers"

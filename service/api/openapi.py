@@ -17,8 +17,12 @@ def _schema(fld):
         return {"type": "array", "items": {"type": "string", "description": "href or id"}}
     if isinstance(fld, peewee.ForeignKeyField):
         return {"type": ["string", "null"], "description": "href or id"}
-    if isinstance(fld, (f.BigIntegerField, f.IntegerField)):
+    if isinstance(fld, f.JSONField):
+        kind = dict(fld.schema)
+    elif isinstance(fld, (f.BigIntegerField, f.IntegerField)):
         kind = {"type": "integer"}
+    elif isinstance(fld, f.BooleanField):
+        kind = {"type": "boolean"}
     elif isinstance(fld, f.DateTimeField):
         kind = {"type": "string", "format": "date-time"}
     else:

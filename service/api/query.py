@@ -172,17 +172,7 @@ def _to_decimal(value):
     return number
 
 
-_BOOL_WORDS = {"true": True, "1": True, "false": False, "0": False}
-
-
-def _to_bool(value):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:
-        return _BOOL_WORDS[value.strip().lower()]
-    raise ValueError(value)
+_to_bool = inputs.boolean
 
 
 def _to_datetime(value):

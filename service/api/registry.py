@@ -1,5 +1,6 @@
 """Which view serves which collection: the read-only ones are plain Views of
 their model; the writable ones come from their own small modules."""
+from service.api.exposers import ExposerView
 from service.api.snapshots import SnapshotView
 from service.api.spaces import SpaceView
 from service.api.templates import TemplateView
@@ -8,5 +9,5 @@ from service.models import Datastore, Exposer, Job, Profile, Snapshot, Space, Te
 
 VIEWS = {view.collection: view for view in (
     SpaceView(Space), TemplateView(Template), SnapshotView(Snapshot),
-    view_for(Profile), view_for(Exposer), view_for(Datastore), view_for(Job),
+    view_for(Profile), ExposerView(Exposer), view_for(Datastore), view_for(Job),
 )}

@@ -10,6 +10,7 @@ from service.api.views import View, active_job
 from service.db import lock
 from service.models import Snapshot, Space
 from service.storage.tree import SERVICE_FOLDER, SNAPSHOTS
+from service.tasks.exposers import shares_inside
 
 HIDDEN_FOLDERS = {SNAPSHOTS, SERVICE_FOLDER}
 
@@ -110,6 +111,10 @@ class SpaceView(View):
                                   f"where profile {profile.name} places data")
         elif len(native) > 1:
             errors["exposers"] = "a space lives on one filesystem: give one gpfsnative exposer"
+        else:
+            idle = [e.name for e in values["exposers"] if e.status != "ACTIVE"]
+            if idle:
+                errors["exposers"] = f"exposer {idle[0]} is not ACTIVE"
         for template in values.get("templates") or []:
             if template.status != "ACTIVE":
                 errors["templates"] = f"template {template.name} is {template.status}, not ACTIVE"
@@ -171,6 +176,11 @@ class SpaceView(View):
     def check_delete(self, item, force):
         if force:
             return
+        shared = shares_inside(item)
+        if shared:
+            named = ", ".join(f"{e.type} {e.name} (/exposers/{e.id})" for e in shared)
+            raise ApiError(409, f"space {item.name} is shared by exposers {named}: delete them first, or delete "
+                                "with ?force=true to withdraw those shares with the space")
         snapshots = [s.name for s in item.snapshots]
         if snapshots:
             raise ApiError(409, f"space {item.name} has snapshots ({', '.join(sorted(snapshots))}): delete them "

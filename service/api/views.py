@@ -34,7 +34,7 @@ class View:
         self.writable = {n: fld for n, fld in self.visible.items() if getattr(fld, "writable", False)}
         self.many = {n: fld for n, fld in self.visible.items() if isinstance(fld, peewee.ManyToManyField)}
         self.foreign = {n: fld for n, fld in self.visible.items() if isinstance(fld, peewee.ForeignKeyField)}
-        self.queryable = list(self.visible)
+        self.queryable = [n for n, fld in self.visible.items() if not isinstance(fld, f.JSONField)]
 
     # Reading ---------------------------------------------------------------
 
@@ -132,6 +132,13 @@ class View:
             return self.references(fld, value)
         if value in (None, ""):
             return None
+        value = self.plain(fld, value)
+        return fld.shape(value) if getattr(fld, "shape", None) else value
+
+    def plain(self, fld, value):
+        """The value as the field's type: references, whole numbers, booleans, text."""
+        if isinstance(fld, f.JSONField):
+            return value
         if isinstance(fld, peewee.ForeignKeyField):
             found = self.references(fld, value)
             if len(found) != 1:
@@ -139,6 +146,8 @@ class View:
             return found[0]
         if isinstance(fld, (f.BigIntegerField, f.IntegerField)):
             return inputs.whole_number(value)
+        if isinstance(fld, f.BooleanField):
+            return inputs.boolean(value)
         return inputs.text(value, getattr(fld, "max_length", None) or inputs.PATH_BYTES)
 
     @staticmethod

@@ -14,6 +14,7 @@ from service.api.spaces import normalise_relativepath, overlap_message, overlapp
 from service.models import Space, SpaceExposer, SpaceTemplate, Template
 from service.storage import StorageError, tree
 from service.storage.confined import Root, inside
+from service.tasks.exposers import shares_inside, withdraw
 from service.tasks.runner import check_fence, fenced_write, handles
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,11 @@ def delete_space(space, params):
     snapshots = list(space.snapshots)
     if snapshots and not force:
         raise StorageError(f"space has snapshots ({', '.join(s.name for s in snapshots)}); delete with force")
+    shared = shares_inside(space)
+    if shared and not force:
+        raise StorageError(f"space is shared ({', '.join(f'{e.type} {e.name}' for e in shared)}); delete with force")
+    for exposer in shared:      # no share may outlive the folder it serves
+        withdraw(exposer)
     if space.fileset:
         fs, _, _ = placement(space)
         driver = context.driver()
