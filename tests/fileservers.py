@@ -242,6 +242,10 @@ NFS_KRB5 {{ Active_krb5 = false; }}
         """SIGHUP to the pid in the pid file, as a service does."""
         os.kill(int(self.pidfile.read_text().split()[0]), signal.SIGHUP)
 
+    def config_errors(self):
+        """The log's complaints about the configuration (a bad export is logged, not fatal)."""
+        return [line for line in self.log().splitlines() if ":CONFIG :CRIT" in line or ":CONFIG :MAJ" in line]
+
     def url(self, path):
         return f"nfs://127.0.0.1/{str(path).lstrip('/')}?version=4&nfsport={self.port}"
 

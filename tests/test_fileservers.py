@@ -55,6 +55,7 @@ def test_ganesha_adds_and_drops_an_export_on_sighup(tmp_path):
         ganesha.exports_file.write_text("")
         ganesha.reload()
         wait_for(lambda: "NFS4ERR_NOENT" in ganesha.ls("/one")[1], timeout=5, what="the export gone after SIGHUP")
+        assert ganesha.config_errors() == []
         assert ganesha.process.poll() is None and ganesha.process.pid == ganesha.pid
 
 
