@@ -100,4 +100,7 @@ def update_exposer(exposer, params):
 
 @handles("exposers", "delete")
 def delete_exposer(exposer, params):
+    users = spaces_using(exposer)
+    if users and not params.get("force"):   # a space made since the request was checked
+        raise StorageError(f"used by spaces {', '.join(s.name for s in users)}; delete with force")
     withdraw(exposer)
