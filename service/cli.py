@@ -59,7 +59,8 @@ def _parser():
         p.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         return p
 
-    command("init", cmd_init, "create tables and queue, populate, create the admin user (idempotent)")
+    command("init", cmd_init, "create or migrate the tables, the queue, populate, the admin user (idempotent)")
+    command("migrate", cmd_migrate, "bring the database's schema to this release's (service/migrations)")
     serve = command("serve", cmd_serve, "serve the API (with a worker unless --no-worker)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -115,8 +116,23 @@ def _logging(settings):
     root.setLevel(min(level, logging.INFO))
 
 
-def _open(settings, statement_timeout=None):
+def _open(settings, statement_timeout=None, check=True):
+    """The database, refused (one line saying what to run) unless its schema is this release's."""
+    from service import migrations
     db.open_database(settings.database.url, statement_timeout)
+    if check:
+        try:
+            migrations.check()
+        except migrations.SchemaMismatch as exc:
+            raise Failure(str(exc)) from None
+
+
+def cmd_migrate(settings, args):
+    from service import migrations
+    _open(settings, check=False)
+    if not db.create_tables(say=print):
+        with db.database.connection_context():
+            print(f"the database is at schema version {migrations.applied()}: nothing to do")
 
 
 # Commands ------------------------------------------------------------------
@@ -132,8 +148,8 @@ def cmd_init(settings, args):
     if settings.storage.driver == "posix":   # the demo filesystem is a folder
         for fs in settings.storage.filesystems:
             os.makedirs(fs.mountpoint, exist_ok=True)
-    _open(settings)
-    db.create_tables()
+    _open(settings, check=False)
+    db.create_tables(say=print)
     tasks.configure(settings)
     _populate(settings)
     with db.database.connection_context():
@@ -158,7 +174,6 @@ def _private_paths(settings):
 
 def cmd_populate(settings, args):
     _open(settings)
-    db.create_tables()
     _populate(settings)
 
 
@@ -177,7 +192,6 @@ def cmd_serve(settings, args):
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
     _open(settings, statement_timeout=settings.server.query_budget)   # a bound per statement on PostgreSQL
-    db.create_tables()
     tasks.configure(settings)
     app = make_app(settings)
     if settings.server.access_log:
@@ -221,7 +235,6 @@ def cmd_worker(settings, args):
     from service.tasks.runner import install_log_capture, start_sweeper
 
     _open(settings)
-    db.create_tables()
     tasks.configure(settings)
     install_log_capture()
     start_sweeper(tasks.submit, tasks.queued)
@@ -249,7 +262,6 @@ def _save_user(name, role, password):
 def cmd_user_add(settings, args):
     from service.models import User
     _open(settings)
-    db.create_tables()
     with db.database.connection_context():
         if User.get_or_none(User.name == args.name):
             raise Failure(f"user {args.name} exists")

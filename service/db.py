@@ -187,61 +187,11 @@ def open_database(url, statement_timeout=None):
     return db
 
 
-def create_tables():
-    """Create what is missing: tables, then the columns an older version lacks, then indexes
-    (an index on a column not yet there fails on PostgreSQL, and on SQLite silently indexes the
-    column's name as a string)."""
-    with database.connection_context():
-        existing = set(database.get_tables())
-        database.create_tables([m for m in TABLES if m._meta.table_name not in existing], safe=True)
-        add_missing_columns()
-        widen_columns()
-        for model in TABLES:
-            model._schema.create_indexes(safe=True)
-
-
-def widen_columns():
-    """Text columns an older version made narrower than the model now allows (PostgreSQL
-    enforces varchar lengths; SQLite does not), e.g. space.relativepath 1024 -> 4096."""
-    if not isinstance(database.obj, peewee.PostgresqlDatabase):
-        return
-    for model in TABLES:
-        table = model._meta.table_name
-        widths = dict(database.execute_sql(
-            "SELECT column_name, character_maximum_length FROM information_schema.columns "
-            "WHERE table_name = %s AND table_schema = current_schema()", (table,)).fetchall())
-        for field in model._meta.sorted_fields:
-            wanted = getattr(field, "max_length", None)
-            if isinstance(field, peewee.CharField) and wanted and (widths.get(field.column_name) or wanted) < wanted:
-                log.warning("widening %s.%s to %d characters", table, field.column_name, wanted)
-                database.execute_sql(f'ALTER TABLE "{table}" ALTER COLUMN "{field.column_name}" '
-                                     f"TYPE VARCHAR({int(wanted)})")
-
-
-def add_missing_columns():
-    """Add the columns a database made by an older version lacks (e.g. job.attempt).
-
-    A stopgap until versioned migrations: only new columns, each nullable or with a default,
-    added with playhouse.migrate. Two processes starting at once may race; the loser finds
-    the column there."""
-    from playhouse.migrate import SchemaMigrator, migrate
-    for model in TABLES:
-        table = model._meta.table_name
-        present = {column.name for column in database.get_columns(table)}
-        for field in model._meta.sorted_fields:
-            if field.column_name in present:
-                continue
-            log.warning("adding the missing column %s.%s", table, field.column_name)
-            migrator = SchemaMigrator.from_database(database.obj)
-            # a column with a database default is added NOT NULL in one step, so that rows
-            # an older process inserts meanwhile get the default too
-            in_one_step = any("DEFAULT" in getattr(c, "sql", "") for c in field.constraints or ())
-            try:
-                with database.atomic():
-                    migrate(migrator.add_column(table, field.column_name, field, allow_not_null=in_one_step))
-            except peewee.DatabaseError:
-                if field.column_name not in {c.name for c in database.get_columns(table)}:
-                    raise
+def create_tables(say=log.info):
+    """A new database made, or an existing one migrated to this release's schema
+    (service/migrations); returns the steps applied."""
+    from service import migrations
+    return migrations.upgrade(say)
 
 
 def clock(seconds=0):
