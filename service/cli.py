@@ -173,7 +173,9 @@ def _private_paths(settings):
 
 
 def cmd_populate(settings, args):
-    _open(settings)
+    # a set-up command, like init: it makes (or migrates) the tables it fills
+    _open(settings, check=False)
+    db.create_tables(say=print)
     _populate(settings)
 
 
@@ -198,7 +200,7 @@ def cmd_serve(settings, args):
         app = AccessLog(app, settings.server.trusted_proxies)
     consumer = None
     if not args.no_worker:
-        install_log_capture()
+        install_log_capture(settings.log.job_level)
         consumer = tasks.consumer(settings.queue.workers, embedded=True, grace=settings.server.grace)
         consumer.start()
         start_sweeper(tasks.submit, tasks.queued)
@@ -236,7 +238,7 @@ def cmd_worker(settings, args):
 
     _open(settings)
     tasks.configure(settings)
-    install_log_capture()
+    install_log_capture(settings.log.job_level)
     start_sweeper(tasks.submit, tasks.queued)
     tasks.consumer(settings.queue.workers, grace=settings.server.grace).run()
 

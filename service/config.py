@@ -5,6 +5,7 @@ paths are resolved against the config file's folder (or the working directory
 when there is no file), so a config can be moved together with its data.
 """
 import json
+import logging
 import os
 import tomllib
 from pathlib import Path
@@ -69,7 +70,8 @@ SCHEMA = {
         "samba_reload_command": (list, ["smbcontrol", "smbd", "reload-config"]),
         "testparm_command": (list, ["testparm", "-s", "--suppress-prompt"]),   # checks the merged file
     },
-    "log": {"level": (str, "INFO")},
+    "log": {"level": (str, "INFO"),
+            "job_level": (str, "DEBUG")},     # the least level a job's own log (stderr) keeps
 }
 GPFS_SCHEMA = {"command_prefix": (str, "/usr/lpp/mmfs/bin"), "timeout": (int, 300), "sudo": (bool, False)}
 DRIVERS = ("posix", "btrfs", "gpfs")
@@ -122,6 +124,10 @@ def load(path=None, environ=None):
         networks(sections["server"]["trusted_proxies"])
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"config: server.trusted_proxies: {exc}") from None
+    for key in ("level", "job_level"):
+        if not isinstance(logging.getLevelName(sections["log"][key].upper()), int):
+            raise ConfigError(f"config: log.{key}: unknown level {sections['log'][key]!r}; use DEBUG, INFO, "
+                              "WARNING or ERROR")
     if sections["storage"]["driver"] not in DRIVERS:
         raise ConfigError(f"config: storage.driver must be one of {', '.join(DRIVERS)}, got {sections['storage']['driver']!r}")
     settings = SimpleNamespace(**{s: SimpleNamespace(**v) for s, v in sections.items()})

@@ -75,7 +75,7 @@ def test_a_release_0_2_0_database_is_refused_then_migrated_intact(tmp_path, data
     load_release_0_2_0(database_url)
     before = rows(database_url, migrations.baseline_statements())
     server = Server(tmp_path, database=database_url, worker=False)
-    for command in ("serve", "worker", "populate"):
+    for command in ("serve", "worker", "usage"):
         refused = server.cli(command, check=False)
         assert refused.returncode == 1
         assert refused.stderr == (f"pixstor-mgmt: the database is at schema version 1, this release needs "

@@ -153,11 +153,18 @@ def test_walkthrough(walkthrough_server):
     assert resp.headers['X-Total-Count'] == '1'
     links = {link["name"]: link for link in resp.json()['collection']['items'][0]['links']}
     assert links["resource"]["href"] == template
-    assert links["stderr"]["rel"] == "stderr" and links["stdout"]["rel"] == "stdout"
+    job_id = resp.json()['collection']['items'][0]['href'].rsplit("/", 1)[1]
+    # as the walkthrough prints them
+    assert links["stderr"] == {"href": f"/jobs/{job_id}/stderr", "prompt": "Stderr", "name": "stderr",
+                               "render": "link", "rel": "stderr"}
+    assert links["Stdout"] == {"href": f"/jobs/{job_id}/stdout", "prompt": "Stdout", "name": "Stdout",
+                               "render": "link", "rel": "stdout"}
+    stdout = session.get(url + get_link_href(resp.json(), 0, "Stdout"))
+    assert (stdout.status_code, stdout.headers['Content-Type'], stdout.text) == (200, 'text/plain', '')
     href = get_link_href(resp.json(), 0, "stderr")
     resp = session.get(url + href)
     assert resp.headers['Content-Type'] == 'text/plain'
-    assert resp.text.startswith('INFO:') or resp.text.startswith('DEBUG:')
+    assert resp.text.startswith('DEBUG:service.job:job ')       # as the walkthrough shows: 'DEBUG:...
     assert "project_template" in resp.text
 
     # The model can change or go once the template is built

@@ -255,7 +255,8 @@ def _same(current, given, fld):
     return current == given
 
 
-JOB_LINKS = ("stderr", "stdout")
+# (rel and path, link name): named as the walkthrough prints them, stdout's capitalised
+JOB_LINKS = (("stderr", "stderr"), ("stdout", "Stdout"))
 
 
 class JobView(View):
@@ -263,7 +264,7 @@ class JobView(View):
 
     def links(self, obj, related):
         return [link(f"/{obj.resource_type}/{obj.resource_id}", "resource", "Resource", "resource")] + [
-            link(f"/jobs/{obj.id}/{name}", name, name.capitalize(), name) for name in JOB_LINKS]
+            link(f"/jobs/{obj.id}/{rel}", name, rel.capitalize(), rel) for rel, name in JOB_LINKS]
 
 
 def view_for(model):

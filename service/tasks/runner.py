@@ -30,6 +30,8 @@ import contextlib
 import io
 import json
 import logging
+import os
+import socket
 import sys
 import threading
 import time
@@ -47,6 +49,7 @@ REQUEUE_AFTER = 300     # seconds a PENDING job waits without a queue message be
 MAX_LOG = 1 << 20       # bytes kept of each of a job's two logs ([queue] max_log)
 SWEEPER = "system:sweeper"      # Job.queued_by of what the sweeper queues again
 HANDLERS = {}
+WORKER = f"{socket.gethostname()}:{os.getpid()}"     # who runs a job, as its log says
 _current = threading.local()
 
 
@@ -84,13 +87,16 @@ class _JobStdout(io.TextIOBase):
         self.real.flush()
 
 
-def install_log_capture():
-    """Route job threads' logging and prints into their jobs' logs (once per process)."""
+def install_log_capture(level="DEBUG"):
+    """Route job threads' logging (from `level` up: [log] job_level) and prints into their
+    jobs' logs (once per process)."""
     root = logging.getLogger()
-    if not any(isinstance(h, _JobLogHandler) for h in root.handlers):
-        handler = _JobLogHandler(logging.DEBUG)
+    handler = next((h for h in root.handlers if isinstance(h, _JobLogHandler)), None)
+    if handler is None:
+        handler = _JobLogHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
         root.addHandler(handler)
+    handler.setLevel(level.upper())
     logging.getLogger("service").setLevel(logging.DEBUG)
     if not isinstance(sys.stdout, _JobStdout):
         sys.stdout = _JobStdout(sys.stdout)
@@ -383,6 +389,10 @@ def execute(job_id):
                     elif item is None:
                         raise LookupError(f"/{job.resource_type}/{job.resource_id} no longer exists")
                     else:
+                        log.debug("job %s: run %d taken by %s, thread %s; asked by %s, queued %s by %s",
+                                  job.id, run.attempt, WORKER, threading.current_thread().name, job.owner,
+                                  job.queued, job.queued_by)
+                        log.debug("job %s: parameters %s", job.id, job.params or "{}")
                         log.info("job %s: %s /%s/%s (run %d)", job.id, job.action, job.resource_type, item.id,
                                  run.attempt)
                         HANDLERS[(job.resource_type, job.action)](item, json.loads(job.params or "{}"))
