@@ -185,13 +185,23 @@ def as_href(ref, collection):
     return "/%s/%s" % (collection, ref_id(ref))
 
 
-def ref_list(value, collection):
-    """Sorted, de-duplicated hrefs from a list or a comma-separated string of ids/hrefs."""
+def split_list(value):
+    """Items of a list or of a comma-separated string, strings stripped, empty ones dropped."""
     if value in (None, ""):
         return []
     if isinstance(value, str):
         value = value.split(",")
-    return sorted(set(as_href(v.strip() if isinstance(v, str) else v, collection) for v in value if v not in (None, "")))
+    return [v.strip() if isinstance(v, str) else v for v in value if v is not None and str(v).strip() != ""]
+
+
+def ref_list(value, collection):
+    """Sorted, de-duplicated hrefs from a list or a comma-separated string of ids/hrefs."""
+    return sorted(set(as_href(v, collection) for v in split_list(value)))
+
+
+def str_set(value):
+    """Sorted, de-duplicated strings from a list or a comma-separated string (users, options)."""
+    return sorted(set(str(v) for v in split_list(value)))
 
 
 def norm_path(path):
@@ -752,7 +762,9 @@ class ItemManager(object):
             self.result["job"] = self._wait(href, None, job, until="gone")[1]
         return self.done(None, before, {})
 
-    def present(self, current, desired, create_body):
+    def present(self, current, desired, create_body, sent=None):
+        """`sent` maps a field to the value a PATCH sends when it differs from the compared
+        form in `desired` (a list in the user's order where the comparison sorts it)."""
         label = self.label
         after = dict((k, v) for k, v in desired.items() if v is not None)
         if current is None:
@@ -766,7 +778,7 @@ class ItemManager(object):
                 current = self.lookup() if exc.status == 409 and self.lookup else None
                 if current is None:
                     raise
-                return self.present(current, desired, create_body)
+                return self.present(current, desired, create_body, sent)
             self.act("create")
             return self._finish(accepted, accepted.href, {}, after)
 
@@ -787,7 +799,8 @@ class ItemManager(object):
             if self.module.check_mode:
                 return self.done(dict(current, **changes), before, dict(before, **changes), detail)
             etag = self.client.get(current["href"])[1]
-            accepted = self.client.update(current["href"], changes, etag, **self.update_params)
+            body = dict((k, (sent or {}).get(k, v)) for k, v in changes.items())
+            accepted = self.client.update(current["href"], body, etag, **self.update_params)
             return self._finish(accepted, current["href"], before, dict(before, **changes), detail)
 
         status = current.get("status")

@@ -12,6 +12,8 @@ version_added: 0.1.0
 description:
   - Lists items of the PixStor Management REST API as plain dictionaries (C+J data fields by name, plus
     C(href) and C(links)). Reads only; never reports a change.
+  - Exposers are also returned grouped by type in RV(exposers_by_type), the filesystems' V(gpfsnative) exposers
+    apart from the NFS exports (V(nfs)) and the SMB shares (V(cifs)).
 author:
   - pixstor-mgmt contributors (@pixstor-mgmt)
 options:
@@ -56,6 +58,17 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ pixstor.profiles | map(attribute='name') }}"
 
+- name: List the NFS exports and SMB shares
+  pixstor.mgmt.pixstor_info:
+    url: https://pixstor.example.com
+    token: "{{ pixstor_token }}"
+    gather: [exposers]
+  register: pixstor
+
+- name: Show which directories are exported, and to whom
+  ansible.builtin.debug:
+    msg: "{{ pixstor.exposers_by_type.nfs | items2dict(key_name='path', value_name='clients') }}"
+
 - name: List spaces that are not ACTIVE
   pixstor.mgmt.pixstor_info:
     url: https://pixstor.example.com
@@ -90,10 +103,35 @@ profiles:
   type: list
   elements: dict
 exposers:
-  description: Exposers (C(id), C(name), C(type), C(mountpoint), ...).
+  description:
+    - Exposers of every type (C(id), C(name), C(type), C(path), C(status), ...). A V(gpfsnative) exposer has the
+      C(mountpoint) of its filesystem; an V(nfs) one its C(clients) and C(export_id); a V(cifs) one its share
+      settings (C(read_only), C(valid_users), ...).
   returned: when gathered
   type: list
   elements: dict
+exposers_by_type:
+  description:
+    - The exposers of RV(exposers), grouped by C(type). The keys V(gpfsnative), V(nfs) and V(cifs) are always there
+      (an empty list when there is none); a type the server adds later gets its own key.
+  returned: when exposers are gathered
+  type: dict
+  version_added: 0.3.0
+  contains:
+    gpfsnative:
+      description: One per filesystem, made by the server (C(mountpoint) is the filesystem's).
+      type: list
+      elements: dict
+    nfs:
+      description: NFS exports (see M(pixstor.mgmt.pixstor_exposer)).
+      type: list
+      elements: dict
+    cifs:
+      description: SMB shares (see M(pixstor.mgmt.pixstor_exposer)).
+      type: list
+      elements: dict
+  sample: {"gpfsnative": [{"name": "mmfs1", "type": "gpfsnative", "mountpoint": "/mmfs1"}],
+           "nfs": [{"name": "sleepy-snake", "type": "nfs", "path": "/mmfs1/projects/sleepy_snake"}], "cifs": []}
 datastores:
   description: Datastores (C(id), C(name), C(pool), C(filesystem), ...).
   returned: when gathered
@@ -109,6 +147,15 @@ jobs:
 from ansible_collections.pixstor.mgmt.plugins.module_utils.pixstor import pixstor_module, run_module
 
 SUBSETS = ["spaces", "templates", "snapshots", "profiles", "exposers", "datastores", "jobs"]
+EXPOSER_TYPES = ["gpfsnative", "nfs", "cifs"]
+
+
+def by_type(items):
+    """{type: [items]}, every known type present, in the order read."""
+    grouped = dict((kind, []) for kind in EXPOSER_TYPES)
+    for item in items:
+        grouped.setdefault(item.get("type"), []).append(item)
+    return grouped
 
 
 def manage(module, client):
@@ -117,6 +164,8 @@ def manage(module, client):
     result = dict(changed=False)
     for subset in subsets:
         result[subset] = client.find(subset, module.params["where"])
+    if "exposers" in result:
+        result["exposers_by_type"] = by_type(result["exposers"])
     return result
 
 

@@ -119,6 +119,16 @@ def test_ref_list_is_order_insensitive_and_accepts_ids_hrefs_and_commas():
     assert pu.ref_list(None, "exposers") == []
 
 
+def test_str_set_is_order_insensitive_and_accepts_commas():
+    assert pu.str_set(["alice", "@staff", "alice"]) == pu.str_set(" @staff , alice,") == ["@staff", "alice"]
+    assert pu.str_set(None) == pu.str_set("") == pu.str_set([" "]) == []
+
+
+def test_split_list_keeps_the_order_and_drops_empty_entries():
+    assert pu.split_list("rw, sync,,root_squash ") == ["rw", "sync", "root_squash"]
+    assert pu.split_list(["b", " a ", "", None]) == ["b", "a"]
+
+
 def test_norm_path_ignores_slashes():
     assert pu.norm_path("/projects//snake/") == pu.norm_path("projects/snake") == "projects/snake"
 

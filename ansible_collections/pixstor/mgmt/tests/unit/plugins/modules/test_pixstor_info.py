@@ -37,6 +37,30 @@ def test_default_skips_jobs(run_module, http):
     assert (outcome, "jobs" in result) == ("exit", False)
 
 
+def test_exposers_are_grouped_by_type_too(run_module, http):
+    native = cj_item("exposers", "e1", name="mmfs1", type="gpfsnative", mountpoint="/mmfs1")
+    export = cj_item("exposers", "x1", name="snake", type="nfs", path="/mmfs1/projects/snake")
+    share = cj_item("exposers", "x2", name="snake-smb", type="cifs", path="/mmfs1/projects/snake")
+    http.expect("GET", "/exposers/", json_body=cj_doc(export, native, share))
+    outcome, result = run_module(pixstor_info.main, dict(gather=["exposers"]))
+    assert outcome == "exit", result
+    assert [e["name"] for e in result["exposers"]] == ["snake", "mmfs1", "snake-smb"]
+    assert dict((kind, [e["name"] for e in items]) for kind, items in result["exposers_by_type"].items()) == {
+        "gpfsnative": ["mmfs1"], "nfs": ["snake"], "cifs": ["snake-smb"]}
+
+
+def test_every_exposer_type_has_a_key_even_when_empty(run_module, http):
+    http.expect("GET", "/exposers/", where={"type": "nfs"}, json_body=cj_doc())
+    outcome, result = run_module(pixstor_info.main, dict(gather=["exposers"], where={"type": "nfs"}))
+    assert (outcome, result["exposers_by_type"]) == ("exit", {"gpfsnative": [], "nfs": [], "cifs": []})
+
+
+def test_no_grouping_without_exposers(run_module, http):
+    http.expect("GET", "/spaces/", json_body=cj_doc())
+    outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"]))
+    assert (outcome, "exposers_by_type" in result) == ("exit", False)
+
+
 def test_a_bad_where_quotes_the_api(run_module, http):
     http.expect("GET", "/spaces/", status=400, json_body=cj_error(400, "unknown field 'colour' in where"))
     outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"], where={"colour": "blue"}))
