@@ -9,6 +9,8 @@ the model alone:
 - immutable:  written at creation only (a PATCH of it is a 422)
 - hidden:     never shown nor written (password hashes, job logs, ...)
 - required:   must be given on creation (default: not null and no default)
+- in_template: listed in the C+J template (default); optional fields the walkthrough's
+              templates do not show (comment, extras) are written all the same
 - shape:      callable turning a coerced value into the value stored (a comma-separated
               string into a list, '664' into '0664'); raises ValueError like a validator
 """
@@ -20,9 +22,10 @@ import peewee
 
 class ApiField:
     def __init__(self, *args, validators=(), read_only=False, immutable=False, hidden=False,
-                 required=None, shape=None, **kwargs):
+                 required=None, shape=None, in_template=True, **kwargs):
         self.validators = list(validators)
         self.shape = shape
+        self.in_template = in_template
         self.read_only = read_only
         self.immutable = immutable
         self.hidden = hidden
@@ -67,10 +70,12 @@ class DateTimeField(ApiField, peewee.DateTimeField):
 class JSONField(ApiField, peewee.TextField):
     """A JSON value kept as text (a list of NFS clients, a list of user names); its `shape`
     checks what a client sent, its `schema` (JSON Schema) describes it in the OpenAPI document.
-    Not queryable with `where`: the column holds text."""
+    Not queryable with `where` as a whole (the column holds text); a `keyed` one (an object)
+    is, by its top-level keys."""
 
-    def __init__(self, *args, schema=None, **kwargs):
+    def __init__(self, *args, schema=None, keyed=False, **kwargs):
         self.schema = schema or {}
+        self.keyed = keyed      # an object whose top-level keys `where` may name: field.KEY
         super().__init__(*args, **kwargs)
 
     def db_value(self, value):
@@ -113,6 +118,7 @@ def one_of(*choices):
     def check(value):
         if value not in choices:
             raise ValueError(f"must be one of {', '.join(choices)}")
+    check.choices = choices     # forms offer them (service/ui)
     return check
 
 

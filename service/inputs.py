@@ -2,6 +2,8 @@
 
 One definition each, so a field, a query value and a path are held to the same bounds.
 """
+import json
+import math
 import re
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -50,6 +52,48 @@ def text(value, max_bytes):
     if size > max_bytes:
         raise ValueError(f"must be at most {max_bytes} bytes (UTF-8), got {size}")
     return value
+
+
+EXTRAS_BYTES = 16384       # an item's extras, as compact JSON
+EXTRAS_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+
+
+def extras(value):
+    """The user's own keys and values on an item: a JSON object whose keys are names
+    (queryable as where extras.KEY), at most EXTRAS_BYTES as compact JSON."""
+    if not isinstance(value, dict):
+        raise ValueError('must be a JSON object of your keys and values, e.g. {"project": "p1"}')
+    for key in value:
+        if not EXTRAS_KEY.fullmatch(key):
+            raise ValueError(f"key {key[:70]!r}: keys are 1-64 letters, digits, _ or -, starting with a letter or _")
+    for text in _leaves(value):
+        if isinstance(text, float) and not math.isfinite(text):
+            raise ValueError("numbers must be finite (no NaN or Infinity)")
+        if not isinstance(text, str):
+            continue
+        if "\x00" in text:
+            raise ValueError("must not contain NUL characters")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    if size > EXTRAS_BYTES:
+        raise ValueError(f"must be at most {EXTRAS_BYTES} bytes as JSON, got {size}")
+    return value
+
+
+def _leaves(value):
+    """Every key and scalar of a JSON value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
 
 
 def path_components(parts):

@@ -11,6 +11,7 @@ import peewee
 
 from service.fields import (NAME, BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField,
                             IntegerField, JSONField, ManyToManyField, TextField, matches, one_of, positive)
+from service import inputs
 from service.shares import rules
 
 database = peewee.DatabaseProxy()
@@ -48,6 +49,10 @@ class Resource(BaseModel):
     status_message = TextField(null=True, help_text="why the item has its status", read_only=True)
     created = DateTimeField(default=now, help_text="when the item was created", read_only=True)
     updated = DateTimeField(default=now, help_text="when the item last changed", read_only=True)
+    # the user's own notes: writable wherever the item is, not listed in C+J templates
+    comment = TextField(null=True, help_text="comment", in_template=False)
+    extras = JSONField(null=True, help_text="your own keys and values (query them as where extras.KEY)",
+                       shape=inputs.extras, schema={"type": "object"}, keyed=True, in_template=False)
 
     def save(self, *args, **kwargs):
         self.updated = now()
@@ -68,7 +73,6 @@ class Exposer(Resource):
     mountpoint = CharField(help_text="path at which the exposer is mounted", read_only=True, max_length=4096)
     path = CharField(null=True, help_text="folder the exposer makes visible", immutable=True, max_length=4096,
                      shape=rules.share_path)
-    comment = TextField(null=True, help_text="comment")
     clients = JSONField(null=True, help_text="NFS clients: a list of {host, options}", shape=rules.nfs_clients,
                         schema={"type": "array", "items": {"type": "object", "properties": {
                             "host": {"type": "string"}, "options": {"type": "array", "items": {"type": "string"}}}}})

@@ -194,8 +194,8 @@ def _list(view):
 
 def _query_args(view, params):
     try:
-        where = query.parse_where(params.get("where"), view.model, view.queryable)
-        projection = query.parse_projection(params.get("projection"), view.queryable)
+        where = query.parse_where(params.get("where"), view.model, view.queryable + [f"{n}.*" for n in view.keyed])
+        projection = query.parse_projection(params.get("projection"), list(view.visible))
         order = query.parse_sort(params.get("sort"), view.model, view.queryable)
         max_results, page = query.parse_paging(params.get("max_results"), params.get("page"))
     except query.QueryError as exc:
@@ -209,7 +209,7 @@ def _show(view, obj):
     if unknown:
         raise ApiError(400, f"unknown query parameter {sorted(unknown)[0]!r} on an item; use projection")
     try:
-        projection = query.parse_projection(params.get("projection"), view.queryable)
+        projection = query.parse_projection(params.get("projection"), list(view.visible))
     except query.QueryError as exc:
         raise ApiError(400, str(exc)) from None
     document = _item_collection(view, obj, projection)

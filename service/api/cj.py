@@ -70,7 +70,7 @@ def collection_document(view, href, objects, related, projection=None, paging=No
 
 def template(view):
     return {"data": [{"prompt": field.help_text, "name": name, "value": ""}
-                     for name, field in view.writable.items()]}
+                     for name, field in view.writable.items() if field.in_template]}
 
 
 def paging_links(path, params, page, max_results, total):

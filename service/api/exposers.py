@@ -85,8 +85,8 @@ class ExposerView(View):
 
     def check_update(self, item, values):
         if item.type not in shares.SHARE_TYPES:
-            errors = {name: "a gpfsnative exposer's only writable field is comment"
-                      for name in values if name != "comment"}
+            errors = {name: "a gpfsnative exposer's only writable fields are comment and extras"
+                      for name in values if name not in ("comment", "extras")}
             if errors:
                 raise invalid(errors)
             return False

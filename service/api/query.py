@@ -137,7 +137,15 @@ class _Fields:
         return QueryError(f"{self.param}: unknown field {shown} (allowed: {allowed})")
 
     def get(self, name: Any):
-        """The peewee Field or ManyToManyField called `name`, if the client may use it."""
+        """The peewee Field or ManyToManyField called `name`, or the JsonKey `field.KEY` of a
+        keyed JSON field (extras.project), if the client may use it."""
+        if isinstance(name, str) and "." in name and self.model is not None:
+            head, key = name.split(".", 1)
+            field = self.model._meta.fields.get(head)
+            if f"{head}.*" in self.allowed and getattr(field, "keyed", False):
+                if not inputs.EXTRAS_KEY.fullmatch(key):
+                    raise QueryError(f'{self.param}: "{name}": {head} keys are 1-64 letters, digits, _ or -')
+                return JsonKey(field, key)
         if not isinstance(name, str) or name not in self.allowed:
             raise self.unknown(name)
         meta = self.model._meta
@@ -259,7 +267,8 @@ def _coerce(field, value: Any, name: str):
 
 
 def _regex(field, pattern: Any, options: Any, name: str) -> str:
-    if not isinstance(field, (peewee.CharField, peewee.TextField)):
+    """A checked pattern; `field` None for a value known to be text (a JSON key's)."""
+    if field is not None and not isinstance(field, (peewee.CharField, peewee.TextField)):
         raise QueryError(f'where: $regex needs a text field; "{name}" is not one')
     if not isinstance(pattern, str) or "\x00" in pattern:
         raise QueryError(f"where: $regex expects a string, got {_show(pattern)}")
@@ -284,6 +293,71 @@ def _flag(value: Any, what: str) -> bool:
 
 
 # --------------------------------------------------------------------------- where
+
+
+class JsonKey:
+    """A top-level key of a keyed JSON object field (extras.project), compared as JSON values:
+    a string with strings, a number with numbers, true/false with booleans — never across types,
+    on SQLite (json_extract) and PostgreSQL (jsonb) alike. Missing keys and JSON nulls are null."""
+
+    def __init__(self, field, key: str):
+        self.field, self.key = field, key
+        self.postgres = isinstance(field.model._meta.database.obj, peewee.PostgresqlDatabase)
+
+    def _json(self):
+        return peewee.Expression(peewee.Cast(self.field, "jsonb"), "->", self.key)
+
+    def _value(self):
+        """The key's value: SQLite's typed value, PostgreSQL's jsonb."""
+        if self.postgres:
+            return self._json()
+        return peewee.fn.json_extract(self.field, f'$."{self.key}"')
+
+    def _type_is(self, value):
+        """The key holds a JSON value of `value`'s kind."""
+        if self.postgres:
+            kind = "boolean" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else "string"
+            return peewee.fn.jsonb_typeof(self._json()) == kind
+        kinds = (("true", "false") if isinstance(value, bool) else ("integer", "real")
+                 if isinstance(value, (int, float)) else ("text",))
+        return peewee.fn.json_type(self.field, f'$."{self.key}"').in_(kinds)
+
+    def _missing(self):
+        if self.postgres:
+            return self._json().is_null() | (peewee.fn.jsonb_typeof(self._json()) == "null")
+        return self._value().is_null()
+
+    def _literal(self, value, name):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise QueryError(f'where: field "{name}" cannot be compared with {_show(value)}')
+        if not isinstance(value, (str, int, float, bool)):
+            raise QueryError(f'where: field "{name}" compares with a string, a number, true or false, '
+                             f"got {_show(value)}")
+        return peewee.Cast(peewee.Value(json.dumps(value)), "jsonb") if self.postgres else value
+
+    def _compare(self, op, value, name):
+        return self._type_is(value) & _COMPARE[op](self._value(), self._literal(value, name))
+
+    def condition(self, op: str, value: Any, name: str):
+        if op == "exists":
+            return ~self._missing() if _flag(value, "where: $exists") else self._missing()
+        if op == "regex":
+            pattern, options = value
+            text = peewee.Expression(peewee.Cast(self.field, "jsonb"), "->>", self.key) if self.postgres \
+                else self._value()
+            return self._type_is("") & text.regexp(_regex(None, pattern, options, name))
+        if op in ("in", "nin"):
+            values = _Where._values(value, op, name)
+            parts = [self._missing() if item is None else self._compare("eq", item, name) for item in values]
+            found = _combine(parts, operator.or_) if parts else peewee.Value(False)
+            return found if op == "in" else ~peewee.fn.COALESCE(found, False)
+        if value is None:
+            if op in ("eq", "ne"):
+                return self._missing() if op == "eq" else ~self._missing()
+            raise QueryError(f'where: field "{name}" cannot be ordered against null')
+        if op == "ne":
+            return ~peewee.fn.COALESCE(self._compare("eq", value, name), False)
+        return self._compare(op, value, name)
 
 
 _COMPARE = {
@@ -353,6 +427,8 @@ class _Where(_Fields):
 
     def condition(self, name: Any, op: str, value: Any):
         field = self.get(name)
+        if isinstance(field, JsonKey):
+            return field.condition(op, value, name)
         if isinstance(field, peewee.ManyToManyField):
             return self._related(field, name, op, value)
         if op == "exists":
@@ -509,9 +585,10 @@ class _Where(_Fields):
         return QueryError(f"where: {what} not allowed{at}")
 
     def _compare(self, left: ast.AST, op: ast.cmpop, right: ast.AST):
-        left_field, right_field = isinstance(left, ast.Name), isinstance(right, ast.Name)
+        left_name, right_name = self._field_name(left), self._field_name(right)
+        left_field, right_field = left_name is not None, right_name is not None
         if left_field and right_field:
-            raise QueryError(f"where: compare a field with a value, not two fields ({left.id}, {right.id})")
+            raise QueryError(f"where: compare a field with a value, not two fields ({left_name}, {right_name})")
         if not (left_field or right_field):
             self._literal(left)  # forbidden syntax on either side is the more useful message
             self._literal(right)
@@ -525,16 +602,27 @@ class _Where(_Fields):
             if not singleton:
                 raise QueryError('where: "is" only compares with None, True or False')
         if left_field:
-            return self.condition(left.id, kind, self._literal(right))
+            return self.condition(left_name, kind, self._literal(right))
         if kind in ("in", "nin"):
             # "<id>" in templates: membership, which only a many-to-many field can answer.
-            field = self.get(right.id)
+            field = self.get(right_name)
             if not isinstance(field, peewee.ManyToManyField):
                 raise QueryError(
-                    f'where: "value in {right.id}" needs a many-to-many field; write {right.id} in [...]'
+                    f'where: "value in {right_name}" needs a many-to-many field; write {right_name} in [...]'
                 )
-            return self.condition(right.id, "eq" if kind == "in" else "ne", self._literal(left))
-        return self.condition(right.id, _MIRRORED[kind], self._literal(left))
+            return self.condition(right_name, "eq" if kind == "in" else "ne", self._literal(left))
+        return self.condition(right_name, _MIRRORED[kind], self._literal(left))
+
+    def _field_name(self, node: ast.AST) -> str | None:
+        """`name`, or `name.key` for a key of a keyed JSON field (extras.project); None for values.
+        Any other attribute access is refused."""
+        if isinstance(node, ast.Name):
+            return node.id
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if f"{node.value.id}.*" in self.allowed:
+                return f"{node.value.id}.{node.attr}"
+            raise self._forbidden(node)
+        return None
 
     def _literal(self, node: ast.AST):
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):

@@ -9,7 +9,7 @@ NEEDS = {"gpfsspacesnapshot": ("space", "exposer"), "gpfsfilesystemsnapshot": ("
 
 class SnapshotView(View):
     collection_methods = ("GET", "POST")
-    item_methods = ("GET", "DELETE")
+    item_methods = ("GET", "PATCH", "DELETE")
 
     def check_create(self, values, retried=None):
         needed, unwanted = NEEDS[values["type"]]

@@ -8,7 +8,7 @@ from service.tasks.templates import model_problem, model_root
 
 class TemplateView(View):
     collection_methods = ("GET", "POST")
-    item_methods = ("GET", "DELETE")
+    item_methods = ("GET", "PATCH", "DELETE")
 
     def check_create(self, values, retried=None):
         # the builder job asks the same again when it runs: the model may change meanwhile

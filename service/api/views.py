@@ -13,12 +13,13 @@ from service import inputs
 from service.api.cj import ApiError, invalid, link
 from service.models import Job, Resource
 
+TRAILING = ("comment", "extras")
 HREF = re.compile(r"^(?:https?://[^/]+)?/(?P<collection>[a-z]+)/(?P<id>[^/?#]+)/?$")
 
 
 class View:
     collection_methods = ("GET",)
-    item_methods = ("GET",)
+    item_methods = None     # default: GET, and PATCH where the model has writable fields
 
     def __init__(self, model):
         self.model = model
@@ -28,13 +29,18 @@ class View:
         declared = [fld for fld in declared if isinstance(fld, f.ApiField) and not fld.hidden]
         # status and id first (as in the walkthrough), then declaration order
         first = [n for n in ("status", "id") if n in model._meta.fields]
-        rest = sorted((fld for fld in declared if fld.name not in first), key=lambda fld: fld._order)
+        # then declaration order, the user's own comment and extras last
+        rest = sorted((fld for fld in declared if fld.name not in first),
+                      key=lambda fld: (fld.name in TRAILING, fld._order))
         self.visible = {n: model._meta.fields[n] for n in first}
         self.visible.update((fld.name, fld) for fld in rest)
         self.writable = {n: fld for n, fld in self.visible.items() if getattr(fld, "writable", False)}
         self.many = {n: fld for n, fld in self.visible.items() if isinstance(fld, peewee.ManyToManyField)}
         self.foreign = {n: fld for n, fld in self.visible.items() if isinstance(fld, peewee.ForeignKeyField)}
         self.queryable = [n for n, fld in self.visible.items() if not isinstance(fld, f.JSONField)]
+        self.keyed = [n for n, fld in self.visible.items() if getattr(fld, "keyed", False)]
+        if self.item_methods is None:
+            self.item_methods = ("GET", "PATCH") if self.writable else ("GET",)
 
     # Reading ---------------------------------------------------------------
 

@@ -33,3 +33,9 @@ def shares(migrator):
     })
     # a filesystem makes its mountpoint visible
     database.execute_sql("UPDATE exposer SET path = mountpoint WHERE type = 'gpfsnative' AND path IS NULL")
+
+
+@step(3, "comment and extras on every item")
+def notes(migrator):
+    for table in ("exposer", "datastore", "profile", "template", "space", "snapshot"):
+        add_columns(migrator, table, {"comment": peewee.TextField(null=True), "extras": peewee.TextField(null=True)})
