@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import sys
+import time
 
 from service import config, context, db
 
@@ -90,6 +91,13 @@ def _parser():
     rerun = jobs.add_parser("rerun", help="queue a job that failed or was cut off again (job bodies are retry-safe)")
     rerun.add_argument("job_id")
     rerun.set_defaults(run=cmd_job_rerun)
+
+    ilm = command("ilm", None, "information lifecycle: the ILM steps of profiles")
+    ilms = ilm.add_subparsers(metavar="ACTION")
+    ilm_run = ilms.add_parser("run", help="apply the ILM steps (gpfs: mmapplypolicy); --dry-run reports what they "
+                                          "would move or delete, on every driver")
+    ilm_run.add_argument("--dry-run", action="store_true", help="report, change nothing")
+    ilm_run.set_defaults(run=cmd_ilm_run)
 
     policy = command("policy", None, "placement policy (gpfs)")
     policies = policy.add_subparsers(metavar="ACTION")
@@ -347,6 +355,28 @@ def cmd_job_rerun(settings, args):
         job = Job.get_by_id(args.job_id)
         tasks.submit(job)
     print(f"queued job {job.id} ({job.action} /{job.resource_type}/{job.resource_id}) again")
+
+
+def cmd_ilm_run(settings, args):
+    from service import ilm
+    from service.models import Profile, Space
+    from service.tasks.profiles import profile_rules
+    _open(settings)
+    driver = context.driver()
+    if not driver.has_pools and not args.dry_run:
+        raise Failure(f"the {driver.name} driver has no pools to migrate between: nothing can move; "
+                      "`ilm run --dry-run` reports what the steps would match")
+    with db.database.connection_context():
+        for fs in driver.discover():
+            rules = profile_rules(fs.name)
+            if driver.has_pools:
+                print(driver.run_ilm(fs, rules, args.dry_run))
+                continue
+            profiles = [(entry.name, entry.steps, [s.path for s in Space.select(Space.path).join(Profile).where(
+                Profile.name == entry.name, Space.path.is_null(False)).order_by(Space.name)]) for entry in rules
+                if entry.steps]
+            for line in ilm.report(fs.mountpoint, profiles, time.time()) or ["no ILM steps apply to any space"]:
+                print(f"{fs.name}: {line}")
 
 
 def cmd_policy_install(settings, args):

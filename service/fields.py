@@ -127,4 +127,14 @@ def positive(value):
         raise ValueError("must be greater than 0")
 
 
+def not_negative(value):
+    if value < 0:
+        raise ValueError("must not be negative")
+
+
+def percentage(value):
+    if not 0 <= value <= 100:
+        raise ValueError("must be a percentage from 0 to 100")
+
+
 NAME = matches(r"[A-Za-z0-9_-]+", "may only contain letters, numbers, hyphens and underscores")

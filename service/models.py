@@ -10,8 +10,9 @@ import uuid
 import peewee
 
 from service.fields import (NAME, BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField,
-                            IntegerField, JSONField, ManyToManyField, TextField, matches, one_of, positive)
-from service import inputs
+                            IntegerField, JSONField, ManyToManyField, TextField, matches, not_negative, one_of,
+                            percentage, positive)
+from service import ilm, inputs
 from service.shares import rules
 
 database = peewee.DatabaseProxy()
@@ -28,6 +29,13 @@ def new_id():
 
 def now():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def now_ms():
+    """UTC now to the millisecond: a job's times (created, and the database's clock for the
+    others) show how long it waited in the queue and ran."""
+    moment = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def stable_id(kind, name):
@@ -95,7 +103,7 @@ class Exposer(Resource):
 
     class Meta:
         collection = "exposers"
-        indexes = ((("name", "type"), True),)
+        indexes = ((("name", "type"), True), (("created", "id"), False))
 
 
 class Datastore(Resource):
@@ -105,16 +113,49 @@ class Datastore(Resource):
 
     class Meta:
         collection = "datastores"
-        indexes = ((("name", "filesystem"), True),)
+        indexes = ((("name", "filesystem"), True), (("created", "id"), False))
 
 
 class Profile(Resource):
-    name = CharField(unique=True, help_text="profile name", read_only=True)
-    datastore = ForeignKeyField(Datastore, help_text="datastore the profile places data in",
-                                read_only=True, backref="profiles")
+    """Where a space's new files go (its datastore's pool) and what ILM steps do to them later."""
+    name = CharField(unique=True, help_text="profile name", validators=[NAME], immutable=True)
+    datastore = ForeignKeyField(Datastore, help_text="datastore the profile places data in", backref="profiles")
 
     class Meta:
         collection = "profiles"
+        indexes = ((("created", "id"), False),)
+
+
+ILM_ACTIONS = ("migrate", "delete")
+
+
+class IlmStep(Resource):
+    """One rule of a profile's information lifecycle: move files to another datastore, or delete
+    them, when they match its conditions (a Storage Scale MIGRATE or DELETE rule)."""
+    name = CharField(help_text="ILM step name", validators=[NAME], immutable=True)
+    profile = ForeignKeyField(Profile, help_text="profile the step belongs to", immutable=True, backref="ilmsteps",
+                              on_delete="CASCADE")
+    order = IntegerField(help_text="position of the step in its profile (the first matching step wins)",
+                         column_name="position", validators=[positive])
+    action = CharField(help_text="what the step does: migrate or delete", validators=[one_of(*ILM_ACTIONS)])
+    target = ForeignKeyField(Datastore, null=True, help_text="datastore files migrate to (migrate only)",
+                             backref="ilm_targets")
+    access_days = IntegerField(null=True, help_text="files not read for at least this many days",
+                               validators=[not_negative])
+    modification_days = IntegerField(null=True, help_text="files not changed for at least this many days",
+                                     validators=[not_negative])
+    min_size = BigIntegerField(null=True, help_text="files of at least this many bytes", validators=[not_negative])
+    max_size = BigIntegerField(null=True, help_text="files of at most this many bytes", validators=[not_negative])
+    name_patterns = JSONField(null=True, help_text="file names matching one of these patterns (* and ?)",
+                              shape=ilm.name_patterns, schema={"type": "array", "items": {"type": "string"}})
+    threshold_high = IntegerField(null=True, help_text="migrate only while the source pool is fuller than this "
+                                                       "percentage (THRESHOLD high)", validators=[percentage])
+    threshold_low = IntegerField(null=True, help_text="... and until it is down to this percentage (THRESHOLD low)",
+                                 validators=[percentage])
+
+    class Meta:
+        collection = "ilmsteps"
+        indexes = ((("profile", "name"), True), (("profile", "order"), True), (("created", "id"), False))
 
 
 # Created by clients, backed by storage jobs -------------------------------
@@ -128,6 +169,7 @@ class Template(Resource):
 
     class Meta:
         collection = "templates"
+        indexes = ((("created", "id"), False),)
 
 
 class Space(Resource):
@@ -148,7 +190,8 @@ class Space(Resource):
 
     class Meta:
         collection = "spaces"
-        indexes = ((("name", "profile"), True),)
+        # the list's default order (created, id); the overlap check's lookups by relativepath
+        indexes = ((("name", "profile"), True), (("created", "id"), False), (("relativepath",), False))
 
 
 class Snapshot(Resource):
@@ -165,7 +208,7 @@ class Snapshot(Resource):
         collection = "snapshots"
         # two indexes, as NULLs never collide: (name, space) for space snapshots,
         # (name, exposer) for filesystem snapshots
-        indexes = ((("name", "space"), True), (("name", "exposer"), True))
+        indexes = ((("name", "space"), True), (("name", "exposer"), True), (("created", "id"), False))
 
 
 SpaceTemplate = Space.templates.through_model
@@ -179,7 +222,7 @@ class Job(BaseModel):
     resource_id = CharField(help_text="id of the item the job works on", read_only=True)
     owner = CharField(null=True, index=True, read_only=True,
                       help_text="name of the user who asked for the job (system: the service itself)")
-    created = DateTimeField(default=now, help_text="when the job was submitted", read_only=True)
+    created = DateTimeField(default=now_ms, help_text="when the job was submitted", read_only=True)
     queued = DateTimeField(null=True, read_only=True, help_text="when the job was last handed to the queue")
     queued_by = CharField(null=True, read_only=True,
                           help_text="who last handed the job to the queue: its owner, system:sweeper (a lost "
@@ -225,7 +268,7 @@ class LoginFailure(BaseModel):
     locked_until = DateTimeField(null=True)
 
 
-RESOURCES = [Exposer, Datastore, Profile, Template, Space, Snapshot, Job]
-TABLES = [Exposer, Datastore, Profile, Template, Space, SpaceTemplate, SpaceExposer, Snapshot, Job,
+RESOURCES = [Exposer, Datastore, Profile, IlmStep, Template, Space, Snapshot, Job]
+TABLES = [Exposer, Datastore, Profile, IlmStep, Template, Space, SpaceTemplate, SpaceExposer, Snapshot, Job,
           User, Token, LoginFailure]
 BY_COLLECTION = {m._meta.collection: m for m in RESOURCES}

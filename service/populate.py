@@ -9,13 +9,14 @@ from service import shares
 from service.models import Datastore, Exposer, Profile, database, stable_id
 
 
-def _upsert(model, key, **values):
+def _upsert(model, key, keep=False, **values):
+    """Add the item, or bring it in line with storage (unless `keep`: an admin's to change)."""
     item_id = stable_id(model._meta.collection, key)
     item = model.get_or_none(model.id == item_id)
     if item is None:
         model.create(id=item_id, **values)
         return "added"
-    if any(item.__data__.get(k) != v for k, v in values.items()):
+    if not keep and any(item.__data__.get(k) != v for k, v in values.items()):
         model.update(**values).where(model.id == item_id).execute()
         return "updated"
     return None
@@ -59,7 +60,8 @@ def _filesystems(driver):
                 if change:
                     yield f"{change} datastore {pool} on {fs.name}"
                 name = f"{fs.name}-{pool}"
-                change = _upsert(Profile, name, name=name, datastore=datastore_id)
+                # a default profile's placement is the admin's once it exists
+                change = _upsert(Profile, name, keep=True, name=name, datastore=datastore_id)
                 if change:
                     yield f"{change} profile {name}"
             missing = getattr(driver, "missing_placement_rules", None)

@@ -52,7 +52,9 @@ def test_no_or_bad_token_is_401_with_challenge(shared_server, auth):
 
 @pytest.mark.parametrize("user, password, path, allow", [
     ("admin", None, "/spaces/", "HEAD, GET, POST, OPTIONS"),
-    ("admin", None, "/profiles/", "HEAD, GET, OPTIONS"),
+    ("admin", None, "/profiles/", "HEAD, GET, POST, OPTIONS"),
+    ("admin", None, "/datastores/", "HEAD, GET, OPTIONS"),
+    ("operator1", "operator-pass", "/profiles/", "HEAD, GET, OPTIONS"),
     ("operator1", "operator-pass", "/spaces/", "HEAD, GET, POST, OPTIONS"),
     ("operator1", "operator-pass", "/templates/", "HEAD, GET, POST, OPTIONS"),
     ("reader", "reader-pass", "/spaces/", "HEAD, GET, OPTIONS"),
@@ -68,7 +70,9 @@ def test_options_answers_the_callers_methods(shared_server, user, password, path
 def test_item_options_and_405_for_a_role_without_the_method(shared_server):
     admin = shared_server.session()
     profile = admin.get(shared_server.url + "/profiles/").json()["collection"]["items"][0]["href"]
-    assert admin.options(shared_server.url + profile).headers["Allow"] == "HEAD, GET, PATCH, OPTIONS"
+    assert admin.options(shared_server.url + profile).headers["Allow"] == "HEAD, GET, PATCH, DELETE, OPTIONS"
+    datastore = admin.get(shared_server.url + "/datastores/").json()["collection"]["items"][0]["href"]
+    assert admin.options(shared_server.url + datastore).headers["Allow"] == "HEAD, GET, PATCH, OPTIONS"
     reader = shared_server.session("reader", "reader-pass")
     resp = reader.post(shared_server.url + "/spaces/", json={"name": "x"}, headers=CJ)
     assert resp.status_code == 405
@@ -307,7 +311,7 @@ def test_openapi_document_is_derived_from_models(api):
     doc = session.get(srv.url + "/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     assert "/spaces/" in doc["paths"] and "post" in doc["paths"]["/spaces/"]
-    assert "post" not in doc["paths"]["/profiles/"]
+    assert "post" not in doc["paths"]["/datastores/"]
     props = doc["components"]["schemas"]["spaces"]["properties"]
     assert props["size"]["description"] == "hard limit on the size of the space in blocks"
     assert props["fileset"]["readOnly"] is True and props["name"]["readOnly"] is False

@@ -304,7 +304,15 @@ def _new_job(view, obj, action, params=None):
     the sweeper compares it with (service.tasks.runner.requeue_lost)."""
     owner = bottle.request.environ["pixstor.user"].name
     return Job.create(action=action, resource_type=view.collection, resource_id=obj.id, owner=owner,
-                      queued=db.clock(), queued_by=owner, params=None if params is None else json.dumps(params))
+                      queued=db.clock(), queued_by=owner,
+                      params=None if params is None else json.dumps(params, default=_reference))
+
+
+def _reference(value):
+    """A job parameter that names another item (a profile's new datastore) is kept as its id."""
+    if isinstance(value, peewee.Model):
+        return value.id
+    raise TypeError(f"{type(value).__name__} is not a job parameter")
 
 
 def _accepted(view, obj, job, location=True, before=None):

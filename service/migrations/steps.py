@@ -3,6 +3,7 @@ were added (today's models move on); each is safe to run on a database that alre
 part of it (a step interrupted before its commit leaves nothing on PostgreSQL and SQLite,
 but an index or column made by hand is found, not made twice)."""
 import peewee
+from playhouse.migrate import migrate
 
 from service.migrations import add_columns, complete_to_baseline, database, step, widen
 
@@ -39,3 +40,48 @@ def shares(migrator):
 def notes(migrator):
     for table in ("exposer", "datastore", "profile", "template", "space", "snapshot"):
         add_columns(migrator, table, {"comment": peewee.TextField(null=True), "extras": peewee.TextField(null=True)})
+
+
+@step(4, "indexes for the lists' default order and the spaces' overlap check")
+def list_indexes(migrator):
+    present = {i.name for table in ("exposer", "datastore", "profile", "template", "space", "snapshot")
+               for i in database.get_indexes(table)}
+    wanted = [(table, ("created", "id")) for table in ("exposer", "datastore", "profile", "template", "space",
+                                                       "snapshot")] + [("space", ("relativepath",))]
+    operations = [migrator.add_index(table, columns, False) for table, columns in wanted
+                  if "_".join((table, *columns)) not in present]
+    if operations:
+        migrate(*operations)
+
+
+@step(5, "ILM steps of profiles")
+def ilm_steps(migrator):
+    from service.models import Datastore, Profile
+
+    class IlmStep(peewee.Model):     # the table as this step made it
+        id = peewee.CharField(primary_key=True, max_length=36)
+        status = peewee.CharField(index=True)
+        status_message = peewee.TextField(null=True)
+        created = peewee.DateTimeField()
+        updated = peewee.DateTimeField()
+        comment = peewee.TextField(null=True)
+        extras = peewee.TextField(null=True)
+        name = peewee.CharField()
+        profile = peewee.ForeignKeyField(Profile, on_delete="CASCADE")
+        order = peewee.IntegerField(column_name="position")
+        action = peewee.CharField()
+        target = peewee.ForeignKeyField(Datastore, null=True)
+        access_days = peewee.IntegerField(null=True)
+        modification_days = peewee.IntegerField(null=True)
+        min_size = peewee.BigIntegerField(null=True)
+        max_size = peewee.BigIntegerField(null=True)
+        name_patterns = peewee.TextField(null=True)
+        threshold_high = peewee.IntegerField(null=True)
+        threshold_low = peewee.IntegerField(null=True)
+
+        class Meta:
+            database = database
+            table_name = "ilmstep"
+            indexes = ((("profile", "name"), True), (("profile", "order"), True), (("created", "id"), False))
+
+    IlmStep.create_table(safe=True)

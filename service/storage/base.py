@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import logging
 import os
 import re
 import stat
@@ -17,6 +18,8 @@ from . import tree
 from .confined import Root, inside
 from .errors import NotEmpty, StorageError, Unsafe  # noqa: F401  (part of this module's interface)
 from .tree import MARKER, SERVICE_FOLDER, SNAPSHOTS  # noqa: F401  (part of this module's interface)
+
+log = logging.getLogger(__name__)
 
 # Fileset and snapshot names end up as command arguments and file names: no path separators,
 # and never a leading "-" that a command could read as an option.
@@ -276,6 +279,14 @@ class Driver(abc.ABC):
         """Folder `path` opened from `root` (default: its parent) without following links."""
         with Root(root or os.path.dirname(os.path.normpath(path))) as top, top.folder(path) as fd:
             yield fd
+
+    # Profiles: drivers without pools record placement and run no ILM (gpfs overrides these)
+    has_pools = False
+
+    def install_profiles(self, fs: Filesystem, profiles: list) -> bool:
+        """Make the filesystem place and migrate as `profiles` say; False: nothing to install."""
+        log.info("the %s driver has no pools: profile placement and ILM steps are recorded only", self.name)
+        return False
 
     @staticmethod
     def default_pool(fs: Filesystem | None) -> str:

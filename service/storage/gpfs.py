@@ -4,6 +4,7 @@ configured prefix, optional `sudo -n`, a timeout, and the whole stderr kept on f
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -23,6 +24,7 @@ _NOT_LINKED = ("", "-", "--")
 
 class GpfsDriver(Driver):
     name = "gpfs"
+    has_pools = True
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -214,11 +216,40 @@ class GpfsDriver(Driver):
         _, rules = gpfs_policy.split_rules(current)
         if not missing and any(gpfs_policy.is_default_rule(r) for r in rules):
             return []
-        policy = gpfs_policy.merge_policy(current, fs.pools, self.default_pool(fs))
+        self._install(fs, gpfs_policy.merge_policy(current, fs.pools, self.default_pool(fs)))
+        return missing
+
+    def install_profiles(self, fs: Filesystem, profiles: list[gpfs_policy.ProfileRules]) -> bool:
+        """Install the profiles' placement and ILM rules (the service's `pixstor-` rules replaced
+        whole, every other rule kept, default last). False when the installed policy says so already."""
+        current = self.installed_policy(fs)
+        policy = gpfs_policy.merge_profiles(current, profiles, fs.pools, self.default_pool(fs))
+        if policy.strip() == current.strip():
+            log.info("the policy of %s has these rules already", fs.name)
+            return False
+        self._install(fs, policy)
+        return True
+
+    def run_ilm(self, fs: Filesystem, profiles: list[gpfs_policy.ProfileRules], dry_run: bool) -> str:
+        """mmapplypolicy over the profiles' ILM rules only (-I test for a dry run); its report."""
+        rules = gpfs_policy.ilm_rules_of(profiles)
+        if not rules:
+            return f"{fs.name}: no ILM steps apply to any space"
+        with self._policy_file(fs, "\n\n".join(rules) + "\n") as path:
+            return self.mm("mmapplypolicy", fs.name, "-P", path, "-I", "test" if dry_run else "yes").stdout
+
+    def _install(self, fs: Filesystem, policy: str) -> None:
+        """mmchpolicy with the policy checked first (-I test), then installed (-I yes)."""
+        with self._policy_file(fs, policy) as path:
+            log.info("installing the policy of %s:\n%s", fs.name, policy)
+            self.mm("mmchpolicy", fs.name, path, "-I", "test")
+            self.mm("mmchpolicy", fs.name, path, "-I", "yes")
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _policy_file(fs: Filesystem, text: str):
         with tempfile.NamedTemporaryFile("w", prefix=f"pixstor-{fs.name}-", suffix=".pol") as f:
-            f.write(policy)
+            f.write(text)
             f.flush()
             os.chmod(f.name, 0o644)  # readable by the mm commands when they run through sudo
-            log.info("installing placement policy for %s:\n%s", fs.name, policy)
-            self.mm("mmchpolicy", fs.name, f.name)
-        return missing
+            yield f.name

@@ -59,7 +59,8 @@ def configure(heartbeat, stale_after, requeue_after=REQUEUE_AFTER, max_log=MAX_L
 
 
 def handles(collection, action):
-    """Register `fn(item, params)` as the body of (collection, action) jobs."""
+    """Register `fn(item, params)` as the body of (collection, action) jobs; what it returns,
+    when a string, becomes the message of the completed job."""
     def register(fn):
         HANDLERS[(collection, action)] = fn
         return fn
@@ -383,6 +384,7 @@ def execute(job_id):
             with _captured() as (stdout, stderr), _heartbeat(run):
                 try:
                     check_fence()
+                    outcome = None
                     if item is None and job.action == "delete":
                         # deleted by an earlier run of this job (or a concurrent one): done
                         log.info("job %s: /%s/%s is already gone", job.id, job.resource_type, job.resource_id)
@@ -395,10 +397,11 @@ def execute(job_id):
                         log.debug("job %s: parameters %s", job.id, job.params or "{}")
                         log.info("job %s: %s /%s/%s (run %d)", job.id, job.action, job.resource_type, item.id,
                                  run.attempt)
-                        HANDLERS[(job.resource_type, job.action)](item, json.loads(job.params or "{}"))
+                        outcome = HANDLERS[(job.resource_type, job.action)](item, json.loads(job.params or "{}"))
                     check_fence()
                     log.info("job %s completed", job.id)
-                    status, message = "COMPLETED", None
+                    # a body may return one line worth saying (the job's message)
+                    status, message = "COMPLETED", outcome if isinstance(outcome, str) else None
                 except Exception as exc:
                     if not getattr(exc, "superseded", False):
                         log.exception("job %s failed: %s", job.id, one_line(exc))

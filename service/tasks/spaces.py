@@ -15,6 +15,7 @@ from service.models import Space, SpaceExposer, SpaceTemplate, Template
 from service.storage import StorageError, tree
 from service.storage.confined import Root, inside
 from service.tasks.exposers import shares_inside, withdraw
+from service.tasks.profiles import after_space_change
 from service.tasks.runner import check_fence, fenced_write, handles
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ def create_space(space, params):
         used = driver.usage(fs, fileset)
         with fenced_write():
             Space.update(used=used).where(Space.id == space.id).execute()
+        after_space_change(Space.get_by_id(space.id))   # its profile's rules name its fileset
     except Exception as exc:
         if made_here and not getattr(exc, "superseded", False):
             _take_back(driver, fs, space, fileset)
@@ -158,3 +160,5 @@ def delete_space(space, params):
         SpaceTemplate.delete().where(SpaceTemplate.space == space.id).execute()
         SpaceExposer.delete().where(SpaceExposer.space == space.id).execute()
         space.delete_instance(recursive=True)
+    if space.fileset:
+        after_space_change(space)      # its fileset is gone from its profile's rules

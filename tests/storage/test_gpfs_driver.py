@@ -311,9 +311,10 @@ def test_install_default_policy_adds_missing_rules_with_mmchpolicy(gpfs, fake):
     driver, fs = gpfs
     fake.reply("mmlspolicy", (SAMPLES / "mmlspolicy-L.txt").read_text())
     assert driver.install_default_policy(fs) == ["sata1"]
-    (listing, (command, device, policy_file)) = fake.calls()
+    (listing, checked, (command, device, policy_file, *mode)) = fake.calls()
     assert listing == mm("mmlspolicy", "mmfs1", "-L")
-    assert (command, device) == (str(FAKE / "mmchpolicy"), "mmfs1")
+    assert checked == mm("mmchpolicy", "mmfs1", policy_file, "-I", "test")     # checked, then installed
+    assert (command, device, mode) == (str(FAKE / "mmchpolicy"), "mmfs1", ["-I", "yes"])
     assert not os.path.exists(policy_file)  # the temporary file is gone
     installed = (fake.replies / "mmchpolicy.policy").read_text()
     assert installed.index("RULE 'scratch'") < installed.index("RULE 'sata1-placement'") \
