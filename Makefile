@@ -30,7 +30,8 @@ serve: $(VENV)/.serve-installed
 # Debian packages some tests need (btrfs loop mounts, nginx in front of the API, ACL tools,
 # faketime for a worker whose clock is wrong, and the file servers the shares are checked with:
 # Samba and its client, nfs-ganesha with its VFS backend and the libnfs client, the kernel's
-# exportfs). Without recommends: nothing of them starts by itself.
+# exportfs; headless Chromium and its WebDriver for the admin pages' browser tests). Without
+# recommends: nothing of them starts by itself.
 system-packages:
 	@missing=""; \
 	command -v mkfs.btrfs >/dev/null || missing="$$missing btrfs-progs"; \
@@ -43,6 +44,8 @@ system-packages:
 	ls /usr/lib/*/ganesha/libfsalvfs.so >/dev/null 2>&1 || missing="$$missing nfs-ganesha-vfs"; \
 	command -v nfs-ls >/dev/null || missing="$$missing libnfs-utils"; \
 	command -v exportfs >/dev/null || [ -x /usr/sbin/exportfs ] || missing="$$missing nfs-kernel-server"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing$$missing"; \

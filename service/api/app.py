@@ -39,8 +39,11 @@ def make_app(settings):
     logins.configure(settings.auth.hash_concurrency)
     app.config["pixstor.max_body"] = settings.server.max_body
 
-    def endpoint(handler):
-        """Request id, database connection, and C+J errors around a handler."""
+    def endpoint(handler, error=None):
+        """Request id, database connection, and errors around a handler: C+J error documents, or
+        what `error` makes of them (the browser's pages, service.ui)."""
+        answer = error or _error
+
         def wrapper(*args, **kwargs):
             request_id = bottle.request.get_header("X-Request-Id") or uuid.uuid4().hex
             bottle.response.set_header("X-Request-Id", request_id)
@@ -49,26 +52,26 @@ def make_app(settings):
                 with db.budget.limit(settings.server.query_budget), database.connection_context():
                     return handler(*args, **kwargs)
             except ApiError as exc:
-                return _error(exc.code, exc.message, exc.details, exc.headers)
+                return answer(exc.code, exc.message, exc.details, exc.headers)
             except bottle.HTTPResponse:
                 raise
             except peewee.PeeweeException as exc:
                 if db.over_budget(exc):
-                    return _error(503, f"the request's queries took longer than their budget of "
+                    return answer(503, f"the request's queries took longer than their budget of "
                                        f"{settings.server.query_budget} s; narrow the where or page size, or try "
                                        "again", headers={"Retry-After": "5"})
                 if db.unavailable(exc):
                     log.warning("request %s: %s %s: the database is unavailable: %s", request_id,
                                 bottle.request.method, bottle.request.path, one_line(exc))
-                    return _error(503, f"the database is unavailable; try again shortly (request id {request_id}). "
+                    return answer(503, f"the database is unavailable; try again shortly (request id {request_id}). "
                                        "A write answered so may or may not have been recorded: read before "
                                        "retrying it", headers={"Retry-After": str(UNAVAILABLE_RETRY)})
                 log.exception("request %s failed: %s %s", request_id, bottle.request.method, bottle.request.path)
-                return _error(500, f"internal error; quote request id {request_id} to the administrator")
+                return answer(500, f"internal error; quote request id {request_id} to the administrator")
             except Exception:
                 log.exception("request %s failed: %s %s", request_id, bottle.request.method,
                               bottle.request.path)
-                return _error(500, f"internal error; quote request id {request_id} to the administrator")
+                return answer(500, f"internal error; quote request id {request_id} to the administrator")
         return wrapper
 
     def oauth_answer(status, body, headers=None):
@@ -90,7 +93,13 @@ def make_app(settings):
     def revoke():
         return oauth_answer(*auth.revoke_endpoint(bottle.request.forms))
 
+    # a browser (Accept prefers text/html) gets the same URLs as pages: service/ui
+    from service.ui.pages import Pages
+    pages = Pages(settings, endpoint)
+    pages.install(app)
+
     @app.route("/", ["GET", "HEAD", "OPTIONS"])
+    @pages.browsable(pages.dashboard)
     @endpoint
     def root():
         user = auth.caller(bottle.request.get_header("Authorization"))
@@ -101,9 +110,10 @@ def make_app(settings):
 
     @app.route("/<name:re:[a-z0-9]+>", ["GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE", "PUT"])
     @app.route("/<name:re:[a-z0-9]+>/", ["GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE", "PUT"])
+    @pages.browsable(pages.collection)
     @endpoint
     def collection(name):
-        view = _view(name)
+        view = view_named(name)
         method = _permit(view, view.collection_methods)
         if method == "POST":
             if not bottle.request.path.endswith("/"):
@@ -116,11 +126,12 @@ def make_app(settings):
 
     @app.route("/<name:re:[a-z0-9]+>/<item_id>", ["GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE", "PUT"])
     @app.route("/<name:re:[a-z0-9]+>/<item_id>/", ["GET", "HEAD", "OPTIONS", "POST", "PATCH", "DELETE", "PUT"])
+    @pages.browsable(pages.item)
     @endpoint
     def item(name, item_id):
-        view = _view(name)
+        view = view_named(name)
         method = _permit(view, view.item_methods)
-        obj = _get(view, item_id)
+        obj = get_item(view, item_id)
         if method == "OPTIONS":
             return _options()
         if method == "PATCH":
@@ -130,10 +141,11 @@ def make_app(settings):
         return _show(view, obj)
 
     @app.route("/jobs/<job_id>/<stream:re:stdout|stderr>", ["GET", "HEAD"])
+    @pages.browsable(pages.job_log)
     @endpoint
     def job_log(job_id, stream):
         _permit(VIEWS["jobs"], ("GET", "HEAD"))
-        job = _get(VIEWS["jobs"], job_id)
+        job = get_item(VIEWS["jobs"], job_id)
         # exactly text/plain, as the walkthrough prints it; the bytes are UTF-8
         bottle.response.content_type = "text/plain"
         return (getattr(job, stream) or "").encode("utf-8")
@@ -173,6 +185,19 @@ def _check_query_string():
 
 def _list(view):
     params = dict(bottle.request.query.decode().allitems())
+    objects, total, projection, page, max_results = select_page(view, params)
+    bottle.response.set_header("X-Total-Count", str(total))
+    path = bottle.request.path
+    query_string = bottle.request.query_string
+    href = path + ("?" + unquote_plus(query_string) if query_string else "")
+    paging = paging_links(path, params, page, max_results, total)
+    return _cj(collection_document(view, href, objects, view.related(objects), projection, paging))
+
+
+def select_page(view, params):
+    """The items of one page of a collection as the query parameters ask (where, projection,
+    sort, max_results, page): (items, total matches, projection, page, max_results); 400 for
+    anything else."""
     unknown = set(params) - {"where", "projection", "sort", "max_results", "page"}
     if unknown:
         raise ApiError(400, f"unknown query parameter {sorted(unknown)[0]!r}; use where, projection, sort, "
@@ -183,13 +208,7 @@ def _list(view):
         select = select.where(where)
     total = select.count()
     select = select.order_by(*query.stable_order(view.model, order)).paginate(page, max_results)
-    objects = list(select)
-    bottle.response.set_header("X-Total-Count", str(total))
-    path = bottle.request.path
-    query_string = bottle.request.query_string
-    href = path + ("?" + unquote_plus(query_string) if query_string else "")
-    paging = paging_links(path, params, page, max_results, total)
-    return _cj(collection_document(view, href, objects, view.related(objects), projection, paging))
+    return list(select), total, projection, page, max_results
 
 
 def _query_args(view, params):
@@ -213,12 +232,19 @@ def _show(view, obj):
     except query.QueryError as exc:
         raise ApiError(400, str(exc)) from None
     document = _item_collection(view, obj, projection)
-    bottle.response.set_header("ETag", _etag(view, obj))
+    bottle.response.set_header("ETag", etag(view, obj))
     return _cj(document)
 
 
 def _create(view):
-    values = view.parse(_write_body())
+    obj, related, job = create(view, _write_body())
+    return _accepted(view, obj, related, job)
+
+
+def create(view, fields):
+    """A new item from a write's fields, and its job queued: (item, its relations, job).
+    Raises ApiError (422, 409, 503) and writes nothing when it does."""
+    values = view.parse(fields)
     existing, columns = view.duplicate(values)
     retry = existing is not None and existing.status == "ERRORED" and _last_action(existing) == "create"
     if existing is not None and not retry:
@@ -247,11 +273,16 @@ def _create(view):
         if existing is None:
             raise
         raise _duplicate(view, existing, columns) from None
-    return _accepted(view, obj, job)
+    return (*_queued(view, obj, job), job)
 
 
 def _write_body():
-    """The fields of a write: the body, refused whole (413) past server.max_body."""
+    """The fields of a write (C+J template or flat JSON)."""
+    return read_write_body(bottle.request.content_type, body_bytes())
+
+
+def body_bytes():
+    """The request's body, refused whole (413) past server.max_body."""
     limit = bottle.request.app.config["pixstor.max_body"]
     length = bottle.request.content_length
     if length > limit:
@@ -259,7 +290,7 @@ def _write_body():
     raw = bottle.request.body.read(limit + 1)
     if len(raw) > limit:
         raise ApiError(413, f"request body is over the limit of {limit} bytes")
-    return read_write_body(bottle.request.content_type, raw)
+    return raw
 
 
 def _duplicate(view, existing, columns):
@@ -268,27 +299,42 @@ def _duplicate(view, existing, columns):
 
 
 def _update(view, obj):
-    _check_etag(view, obj)
-    values = view.parse(_write_body(), item=obj)
+    check_etag(view, obj, bottle.request.get_header("If-Match"))
+    obj, related, job = update(view, obj, _write_body())
+    if job is None:
+        return _show(view, obj)
+    return _accepted(view, obj, related, job)
+
+
+def update(view, obj, fields):
+    """A change of an item from a write's fields: (item, its relations, job), job None when the
+    change needed no storage work (the item is then as changed, or as it was when nothing changed)."""
+    values = view.parse(fields, item=obj)
     if obj.status in BUSY:
         raise busy(view.href(obj), obj.status, view.collection, obj.id)
     needs_job = view.check_update(obj, values)
     params = {n: v for n, v in values.items() if getattr(obj, n) != v}
     if not params:
-        return _show(view, obj)
+        return obj, None, None
     with database.atomic():
         # with a job, the new values are applied by the job once storage agrees
         before = _claim(view, obj, None if needs_job else params)
         view.guard("update", values, obj)
         if not needs_job:
-            return _show(view, view.model.get_by_id(obj.id))
+            return view.model.get_by_id(obj.id), None, None
         job = _new_job(view, obj, "update", params)
-    return _accepted(view, obj, job, before=before)
+    return (*_queued(view, obj, job, before), job)
 
 
 def _delete(view, obj):
-    _check_etag(view, obj)
+    check_etag(view, obj, bottle.request.get_header("If-Match"))
     force = bottle.request.query.get("force", "false").lower() in ("1", "true", "yes")
+    obj, related, job = delete(view, obj, force)
+    return _accepted(view, obj, related, job, location=False)
+
+
+def delete(view, obj, force):
+    """The delete of an item, its job queued: (item, its relations, job)."""
     if obj.status in BUSY:
         raise busy(view.href(obj), obj.status, view.collection, obj.id)
     view.check_delete(obj, force)
@@ -296,7 +342,7 @@ def _delete(view, obj):
         before = _claim(view, obj)
         view.guard("delete", {"force": force}, obj)
         job = _new_job(view, obj, "delete", {"force": force})
-    return _accepted(view, obj, job, location=False, before=before)
+    return (*_queued(view, obj, job, before), job)
 
 
 def _new_job(view, obj, action, params=None):
@@ -315,9 +361,9 @@ def _reference(value):
     raise TypeError(f"{type(value).__name__} is not a job parameter")
 
 
-def _accepted(view, obj, job, location=True, before=None):
-    """Hand the job to the queue and answer 202 with where to watch it. `before`: the columns an
-    update or delete claimed, as they were, put back if the job cannot be queued.
+def _queued(view, obj, job, before=None):
+    """Hand the job to the queue: (item, its relations) for the answer. `before`: the columns an
+    update or delete claimed, as they were, put back if the job cannot be queued (503).
 
     Once the job is queued the answer is 202, whatever happens next: the item is read again
     for the answer, but if it is gone (its delete job was quicker) or the database cannot be
@@ -339,6 +385,11 @@ def _accepted(view, obj, job, location=True, before=None):
         log.warning("job %s was queued; its item could not be read again for the answer: %s", job.id, one_line(exc))
     if current is None:
         obj.status = "PENDING"      # what it was when the job was queued
+    return obj, related
+
+
+def _accepted(view, obj, related, job, location=True):
+    """202 with where to watch the job."""
     base = _base_url()
     bottle.response.status = 202
     if location:
@@ -400,7 +451,7 @@ def _last_action(obj):
 
 # Helpers -------------------------------------------------------------------
 
-def _view(name):
+def view_named(name):
     view = VIEWS.get(name)
     if view is None:
         raise ApiError(404, f"no such collection /{name}/; collections: "
@@ -410,8 +461,11 @@ def _view(name):
 
 def _permit(view, methods):
     """The request's method, if both the URL and the caller's role allow it; else 401/405."""
-    user = auth.caller(bottle.request.get_header("Authorization"))
-    method = bottle.request.method
+    return permit(view, methods, auth.caller(bottle.request.get_header("Authorization")), bottle.request.method)
+
+
+def permit(view, methods, user, method):
+    """`method`, if both the URL and `user`'s role allow it; else 405."""
     allowed = auth.allowed(user.role, view.collection, methods + ("HEAD", "OPTIONS"))
     bottle.request.environ["pixstor.allowed"] = allowed
     bottle.request.environ["pixstor.user"] = user
@@ -427,7 +481,7 @@ def _options():
     return ""
 
 
-def _get(view, item_id):
+def get_item(view, item_id):
     obj = view.model.get_or_none(view.model.id == item_id)
     if obj is None:
         raise ApiError(404, f"no such item: /{view.collection}/{item_id}")
@@ -438,14 +492,14 @@ def _item_collection(view, obj, projection):
     return collection_document(view, view.href(obj), [obj], view.related([obj]), projection)
 
 
-def _etag(view, obj):
+def etag(view, obj):
     document = item_document(view, obj, view.related([obj]))
     return '"' + hashlib.sha1(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest() + '"'
 
 
-def _check_etag(view, obj):
-    wanted = bottle.request.get_header("If-Match")
-    if wanted and wanted.strip() != "*" and _etag(view, obj) not in [t.strip() for t in wanted.split(",")]:
+def check_etag(view, obj, wanted):
+    """412 unless `wanted` (If-Match: ETags, or *) names the item's ETag; nothing wanted, no condition."""
+    if wanted and wanted.strip() != "*" and etag(view, obj) not in [t.strip() for t in wanted.split(",")]:
         raise ApiError(412, f"{view.href(obj)} has changed since you read it (If-Match does not match its ETag)")
 
 
