@@ -7,6 +7,7 @@ Screenshots (dashboard.png, spaces.png, failed-job.png) are saved in pytest's te
 (`ui-screenshots0/`), and also into $PIXSTOR_UI_SCREENSHOTS when it is set (docs/ui holds the
 ones the README shows)."""
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -217,6 +218,33 @@ def test_cj_answers_do_not_change_with_accept(srv, api):
     assert page.status_code == 303 and page.headers["Location"] == "/ui/sign-in?next=%2Fprofiles%2F"
 
 
+def csrf_of(page):
+    """The CSRF value of a page's form (each sign-in page sets a new one, and its cookie)."""
+    return re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+
+
+def test_sign_in_is_the_password_grant_with_its_throttling(srv):
+    """Wrong passwords are said on the page and counted as the API counts them: past
+    auth.login_failures the name is locked (429 with Retry-After), as /oauth2/token does."""
+    client = requests.Session()
+    answers = [client.get(srv.url + "/ui/sign-in", headers={"Accept": BROWSER_ACCEPT})]
+    for _ in range(6):
+        form = {"csrf": csrf_of(answers[-1]), "username": "mallory", "password": "guess", "next": "/"}
+        answers.append(client.post(srv.url + "/ui/sign-in", data=form, headers={"Accept": BROWSER_ACCEPT},
+                                   allow_redirects=False))
+    answers = answers[1:]
+    assert [a.status_code for a in answers] == [400] * 5 + [429]
+    assert "bad username or password" in answers[0].text
+    assert "too many failed logins" in answers[5].text and int(answers[5].headers["Retry-After"]) > 0
+    api = requests.post(srv.url + "/oauth2/token", data={"grant_type": "password", "username": "mallory",
+                                                         "password": "guess"})
+    assert api.status_code == 429
+    assert "pixstor_token" not in client.cookies
+    refused = requests.post(srv.url + "/ui/sign-in", data={"username": "admin", "password": srv.admin_password},
+                            headers={"Accept": BROWSER_ACCEPT}, allow_redirects=False)
+    assert refused.status_code == 403 and "pixstor_token" not in refused.cookies     # no CSRF, no session
+
+
 # Pages -----------------------------------------------------------------------
 
 def test_sign_in_keeps_the_token_in_a_strict_http_only_cookie(page, srv):
@@ -299,7 +327,7 @@ def test_snapshot_from_the_space_page(page, srv, api):
     space = session.get(srv.url + '/spaces/?where=name=="film-1"').json()["collection"]["items"][0]["href"]
     page.go(space)
     page.submit("a[href^='/snapshots/?new.space=']")
-    assert page.find(f"#new input[name=space], #new select[name=space]").get_attribute("value") == space
+    assert Select(page.find("#new-space")).first_selected_option.get_attribute("value") == space
     page.fill("#new-name", "before-edit")
     Select(page.find("#new-type")).select_by_value("gpfsspacesnapshot")
     page.submit("#new form button[type=submit]")
@@ -354,6 +382,8 @@ def test_a_failed_jobs_page_shows_its_logs(page, srv, api):
     stderr = session.get(srv.url + job + "/stderr").text
     assert page.find("#log-stderr").get_attribute("textContent") == stderr and "blocked" in stderr
     assert page.text("#fields dl div:first-child dd .badge") == "ERRORED"
+    space = resp.json()["collection"]["items"][0]["href"]
+    assert page.find("#fields a[href$='" + space.rsplit("/", 1)[1] + "']").get_attribute("href") == srv.url + space
     page.screenshot("failed-job")
 
 

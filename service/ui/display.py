@@ -61,8 +61,15 @@ def labels(view, objects, related):
     return found
 
 
-def cell(view, obj, name, related, names):
-    """What a page shows of one field of an item: a dict with a `kind` the templates render."""
+def targets(view, obj, related):
+    """{last segment: href} of an item's links to items (a job's resource): a field holding
+    such an id shows as that link."""
+    return {ln["href"].rsplit("/", 1)[1]: ln["href"] for ln in view.links(obj, related) if "?" not in ln["href"]}
+
+
+def cell(view, obj, name, related, names, linked=None):
+    """What a page shows of one field of an item: a dict with a `kind` the templates render;
+    `linked`: targets(...) of the item."""
     fld = view.visible[name]
     value = view.value(obj, name, related)
     if value is None or value == []:
@@ -81,6 +88,8 @@ def cell(view, obj, name, related, names):
         return {"kind": "text", "text": "yes" if value else "no"}
     if isinstance(fld, f.BigIntegerField):
         return {"kind": "text", "text": f"{value} ({human_bytes(value)})"}
+    if linked and str(value) in linked:
+        return {"kind": "link", "href": linked[str(value)], "text": str(value)}
     return {"kind": "text", "text": str(value)}
 
 

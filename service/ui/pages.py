@@ -267,7 +267,8 @@ class Pages:
                  "status": getattr(obj, "status", None),
                  "message": getattr(obj, message) if message else None,
                  "usage": display.usage(obj) if display.has_usage(view) else None,
-                 "cells": [display.cell(view, obj, n, related, names) for n in shown],
+                 "cells": [display.cell(view, obj, n, related, names, display.targets(view, obj, related))
+                           for n in shown],
                  "created": display.time_cell(obj.created) if "created" in view.visible else None}
                 for obj in objects]
         path = bottle.request.path
@@ -324,7 +325,8 @@ class Pages:
         `written`: (the texts a refused change sent, its ApiError)."""
         related = view.related([obj])
         names = display.labels(view, [obj], related)
-        fields = [{"name": n, "prompt": fld.help_text, "cell": display.cell(view, obj, n, related, names)}
+        linked = display.targets(view, obj, related)
+        fields = [{"name": n, "prompt": fld.help_text, "cell": display.cell(view, obj, n, related, names, linked)}
                   for n, fld in view.visible.items()]
         jobs = None
         if issubclass(view.model, Resource):
