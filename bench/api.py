@@ -138,8 +138,9 @@ def idle_and_logins(settings, folder):
         before = lib.peak_rss(pid)
         body = f"grant_type=password&username=admin&password={server.admin_password}"
         login = ["POST", "/oauth2/token", {"Content-Type": "application/x-www-form-urlencoded"}, body]
-        one = lib.load(server.url, [login], 1, count=settings["logins"])
-        eight = lib.load(server.url, [login], 8, count=8 * settings["logins"])
+        # 503 is a login that waited too long for a hash slot (auth.hash_concurrency): by design
+        one = lib.load(server.url, [login], 1, count=settings["logins"], ok=[200, 503])
+        eight = lib.load(server.url, [login], 8, count=8 * settings["logins"], ok=[200, 503])
         return {"idle_cpu_percent": round(idle, 3), "idle_seconds": settings["idle"], "rss_at_rest_mib": rss >> 20,
                 "peak_rss_before_logins_mib": before >> 20, "peak_rss_after_8_concurrent_logins_mib":
                 lib.peak_rss(pid) >> 20, "login_c1": {"rps": round(one["rps"], 2), **lib.summary(one["latencies"])},
@@ -166,14 +167,17 @@ def soak(seconds, folder):
         for n in range(creates * 25):
             mixed.append(posts[n // 25] if n % 25 == 0 else pick.choice(reads))
         spec = {"url": server.url, "requests": mixed, "concurrency": 8, "count": len(mixed), "seconds": seconds}
-        process = subprocess.Popen([lib.PYTHON, "-m", "bench.load", json.dumps(spec)], cwd=lib.ROOT,
+        process = subprocess.Popen([lib.PYTHON, "-m", "bench.load"], cwd=lib.ROOT, stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process.stdin.write(json.dumps(spec))
+        process.stdin.close()
         samples = []
         start = time.monotonic()
         while process.poll() is None:
             samples.append((round(time.monotonic() - start, 1), lib.proc_stat(server.process.pid)[1] >> 20))
             time.sleep(max(1.0, seconds / 120))
-        out, err = process.communicate()
+        out, err = process.stdout.read(), process.stderr.read()
+        process.wait()
         if process.returncode:
             raise RuntimeError(f"soak load failed: {err[-2000:]}")
         done = json.loads(out)

@@ -79,6 +79,30 @@ def in_process(count, with_template, folder):
     return elapsed / count
 
 
+def posix_scale(existing, creates, folder):
+    """Seconds per fileset create (create, quota, usage: the storage part of a space create) on
+    the posix driver with `existing` filesets already there: the median of `creates`."""
+    from types import SimpleNamespace
+
+    from service.storage import get_driver
+    mountpoint = Path(folder) / "mmfs1"
+    mountpoint.mkdir()
+    driver = get_driver(SimpleNamespace(driver="posix", filesystems=[SimpleNamespace(
+        name="mmfs1", mountpoint=str(mountpoint), pools=["sas1"])], keep_setid=False))
+    fs = driver.discover()[0]
+    for n in range(existing):
+        driver.create_fileset(fs, f"sas1-old{n}", str(mountpoint / "projects" / f"p{n % 100}" / f"old{n}"), "sas1")
+    times = []
+    for n in range(creates):
+        start = time.perf_counter()
+        name = f"sas1-new{n}"
+        driver.create_fileset(fs, name, str(mountpoint / "projects" / f"p{n % 100}" / f"new{n}"), "sas1")
+        driver.set_quota(fs, name, 10 << 30, 9 << 30)
+        driver.usage(fs, name)
+        times.append(time.perf_counter() - start)
+    return lib.pct(times, 50)      # the median: each create waits on a few fsyncs, which vary
+
+
 @contextlib.contextmanager
 def service(folder, mode):
     """A server (and workers) in `mode`: embedded, redis-1 or redis-2. Yields (server, admin session)."""
@@ -195,6 +219,15 @@ def main():
     count, sequential_count = (6, 3) if args.smoke else (100, 20)
     modes = ["embedded"] + ([] if args.no_redis else ["redis-1", "redis-2"])
     results = {"count": count, "in_process": {}, "modes": {}}
+    existing = 200 if args.smoke else 10000
+    with tempfile.TemporaryDirectory(prefix="bench-posix-") as empty, \
+            tempfile.TemporaryDirectory(prefix="bench-posix-") as full:
+        alone, crowded = posix_scale(0, 50, empty), posix_scale(existing, 50, full)
+    results["posix_create"] = {"existing": existing, "seconds_with_none": round(alone, 5),
+                               f"seconds_with_{existing}": round(crowded, 5), "ratio": lib.ratio(crowded, alone),
+                               "target_ratio": 1.2}
+    print(f"bench.jobs: posix fileset create with {existing:,} filesets / with none: {crowded * 1000:.2f} ms / "
+          f"{alone * 1000:.2f} ms: ratio {crowded / alone:.2f}x", flush=True)
     print("bench.jobs: space creates through the queue / the same job bodies back to back in-process", flush=True)
     for with_template in (False, True):
         key = "template" if with_template else "plain"

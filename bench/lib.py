@@ -60,7 +60,7 @@ def load(url, requests, concurrency, count=None, seconds=None, ok=None):
     """Run the load process once; {requests, seconds, rps, latencies}."""
     spec = {"url": url, "requests": requests, "concurrency": concurrency, "count": count,
             "seconds": seconds or 3600, "ok": ok}
-    done = subprocess.run([PYTHON, "-m", "bench.load", json.dumps(spec)], cwd=ROOT, capture_output=True,
+    done = subprocess.run([PYTHON, "-m", "bench.load"], input=json.dumps(spec), cwd=ROOT, capture_output=True,
                           text=True, timeout=(seconds or 600) + 120)
     if done.returncode:
         raise RuntimeError(f"load process failed: {done.stderr[-2000:]}")

@@ -3,7 +3,7 @@ the server answers, for a number of requests or seconds; prints one JSON line wi
 latency (seconds) and the req/s. Run as its own process so that the server under test never
 shares an interpreter (or a GIL) with its load:
 
-    python -m bench.load '{"url": "http://127.0.0.1:5101", "requests": [["GET", "/spaces/", {}, ""]],
+    python -m bench.load <<< '{"url": "http://127.0.0.1:5101", "requests": [["GET", "/spaces/", {}, ""]],
                            "concurrency": 8, "count": 2000, "seconds": 30}'
 
 Requests rotate through the list (one [method, path, headers, body] each); an answer whose
@@ -72,7 +72,7 @@ async def run(spec):
 
 
 def main():
-    spec = json.loads(sys.argv[1])
+    spec = json.loads(sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read())
     print(json.dumps(asyncio.run(run(spec))))
 
 

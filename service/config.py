@@ -33,7 +33,7 @@ SCHEMA = {
     "database": {"url": (str, "sqlite:///var/pixstor.db")},
     "queue": {
         "url": (str, "sqlite:///var/queue.db"),
-        "workers": (int, 2),
+        "workers": (int, 8),          # job threads per worker process: storage jobs mostly wait on I/O
         "heartbeat": (int, 10),       # seconds between a running job's heartbeats
         "stale_after": (int, 60),     # silence (by the database's clock) after which a job is run again
         "requeue_after": (int, 300),  # seconds a PENDING job may wait without a queue message

@@ -4,6 +4,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import select
 import sqlite3
 import stat
 import threading
@@ -139,6 +140,77 @@ def checkpoint(wait):
     return not busy
 
 
+class _Kept(threading.local):
+    """What a thread knows of the connection it keeps: the SQLite file it opened."""
+    identity = None
+
+
+_kept = _Kept()
+
+
+def _file_identity(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def _still_good():
+    """Can the thread's open connection serve one more request? SQLite: its file is still the
+    database's path (renamed away or replaced, the path is what counts: a request then opens
+    it again, or fails). PostgreSQL: the server has not closed it (a closed or restarted server
+    leaves the socket readable at once; a live idle one sends nothing)."""
+    obj = database.obj
+    if isinstance(obj, peewee.SqliteDatabase):
+        return obj.database == ":memory:" or _file_identity(obj.database) == _kept.identity
+    conn = database.connection()
+    if getattr(conn, "closed", 0):
+        return False
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+@contextlib.contextmanager
+def request_connection():
+    """The thread's database connection for one request: opened once and kept (the API's
+    request threads are few and long-lived), checked before each use, closed when the
+    database was found unavailable so that the next request opens a new one. Replaces
+    opening a connection (and its PRAGMAs) per request; behaves the same when the database
+    moves, locks or goes away."""
+    if not database.is_closed() and not _still_good():
+        _drop()
+    if database.is_closed():
+        database.connect()
+        obj = database.obj
+        if isinstance(obj, peewee.SqliteDatabase) and obj.database != ":memory:":
+            _kept.identity = _file_identity(obj.database)
+    try:
+        yield
+    except peewee.PeeweeException as exc:
+        if unavailable(exc):
+            _drop()
+        raise
+    finally:
+        if database.in_transaction():       # never kept across requests (a handler always ends its own)
+            _drop()
+
+
+def _drop():
+    """Close the thread's connection, whatever state it is in."""
+    state = database._state
+    try:
+        if state.conn is not None:
+            state.conn.close()
+    except Exception:   # already broken: nothing more to close
+        pass
+    state.reset()
+    _kept.identity = None
+
+
 def over_budget(exc):
     """Was `exc` a statement the request's budget stopped?"""
     text = str(exc).lower()
@@ -195,7 +267,7 @@ def create_tables(say=log.info):
 
 
 def clock(seconds=0):
-    """The database's current time in UTC, whole seconds, plus `seconds`, as an SQL expression.
+    """The database's current time in UTC, to the millisecond, plus `seconds`, as an SQL expression.
 
     Job liveness is judged by this one clock, never by a worker's: every heartbeat stores it and
     every sweep compares against it. On PostgreSQL it is the server's clock; SQLite, which all
@@ -203,9 +275,10 @@ def clock(seconds=0):
     peewee stores datetimes in, so stored values and this expression compare correctly."""
     seconds = int(seconds)
     if isinstance(database.obj, peewee.PostgresqlDatabase):
-        return peewee.SQL(f"(date_trunc('second', CURRENT_TIMESTAMP AT TIME ZONE 'UTC') "
+        return peewee.SQL(f"(date_trunc('milliseconds', CURRENT_TIMESTAMP AT TIME ZONE 'UTC') "
                           f"+ INTERVAL '{seconds} seconds')")
-    return peewee.fn.datetime("now", f"{seconds:+d} seconds")
+    # 'YYYY-MM-DD HH:MM:SS.SSS': ordered like the values peewee stores (whole seconds are a prefix)
+    return peewee.fn.strftime("%Y-%m-%d %H:%M:%f", "now", f"{seconds:+d} seconds")
 
 
 def lock(name):

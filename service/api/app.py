@@ -10,7 +10,7 @@ import peewee
 
 from service import db, inputs, tasks
 from service.api import auth, logins, proxies, query
-from service.api.cj import (MEDIA_TYPE, ApiError, collection_document, error_document, item_document,
+from service.api.cj import (MEDIA_TYPE, encode, ApiError, collection_document, error_document, item_document,
                             paging_links, read_write_body)
 from service.api.registry import VIEWS
 from service.api.views import BUSY, busy
@@ -49,7 +49,7 @@ def make_app(settings):
             bottle.response.set_header("X-Request-Id", request_id)
             try:
                 _check_query_string()
-                with db.budget.limit(settings.server.query_budget), database.connection_context():
+                with db.budget.limit(settings.server.query_budget), db.request_connection():
                     return handler(*args, **kwargs)
             except ApiError as exc:
                 return answer(exc.code, exc.message, exc.details, exc.headers)
@@ -231,8 +231,11 @@ def _show(view, obj):
         projection = query.parse_projection(params.get("projection"), list(view.visible))
     except query.QueryError as exc:
         raise ApiError(400, str(exc)) from None
-    document = _item_collection(view, obj, projection)
-    bottle.response.set_header("ETag", etag(view, obj))
+    related = view.related([obj])     # once, for the document and its ETag
+    whole = item_document(view, obj, related)
+    document = collection_document(view, view.href(obj), [], related, projection)
+    document["collection"]["items"] = [whole if projection is None else item_document(view, obj, related, projection)]
+    bottle.response.set_header("ETag", _etag_of(whole))
     return _cj(document)
 
 
@@ -482,19 +485,18 @@ def _options():
 
 
 def get_item(view, item_id):
-    obj = view.model.get_or_none(view.model.id == item_id)
+    obj = view.get(item_id)
     if obj is None:
         raise ApiError(404, f"no such item: /{view.collection}/{item_id}")
     return obj
 
 
-def _item_collection(view, obj, projection):
-    return collection_document(view, view.href(obj), [obj], view.related([obj]), projection)
-
-
 def etag(view, obj):
-    document = item_document(view, obj, view.related([obj]))
-    return '"' + hashlib.sha1(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest() + '"'
+    return _etag_of(item_document(view, obj, view.related([obj])))
+
+
+def _etag_of(document):
+    return '"' + hashlib.sha1(encode(document, sort_keys=True)).hexdigest() + '"'
 
 
 def check_etag(view, obj, wanted):
@@ -511,7 +513,7 @@ def _base_url():
 
 def _cj(document):
     bottle.response.content_type = MEDIA_TYPE
-    return json.dumps(document)
+    return encode(document)
 
 
 def _error(code, message, details=None, headers=None):

@@ -6,9 +6,20 @@ Everything here is derived from the model declarations through a `View`
 import datetime
 import json
 import re
+
+import orjson
 from urllib.parse import urlencode
 
 MEDIA_TYPE = "application/vnd.collection+json"
+
+
+def encode(document, sort_keys=False):
+    """A document as UTF-8 JSON bytes: orjson, several times faster than json for the large
+    C+J documents every read answers; json for what orjson refuses (a lone surrogate)."""
+    try:
+        return orjson.dumps(document, option=orjson.OPT_SORT_KEYS if sort_keys else 0, default=str)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(document, sort_keys=sort_keys, default=str).encode("utf-8", "surrogateescape")
 INSERTION_FAILURE = "Insertion failure: 1 document(s) contain(s) error(s)"
 
 
@@ -37,7 +48,8 @@ def error_document(code, message, details=None, title="Error"):
 
 def jsonable(value):
     if isinstance(value, datetime.datetime):
-        return value.isoformat() + "Z"
+        # whole seconds as ever; a job's times to the millisecond
+        return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds") + "Z"
     return value
 
 

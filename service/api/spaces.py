@@ -3,12 +3,13 @@ profile's pool, laid out from templates, capped by a quota."""
 import os
 
 import bottle
+import peewee
 
 from service import context, inputs
 from service.api.cj import ApiError, invalid
 from service.api.views import View, active_job
 from service.db import lock
-from service.models import Snapshot, Space
+from service.models import Datastore, Profile, Snapshot, Space, database
 from service.storage.tree import SERVICE_FOLDER, SNAPSHOTS
 from service.tasks.exposers import shares_inside
 
@@ -38,15 +39,20 @@ def overlapping_space(relativepath, filesystem, exclude_id=""):
     """The space on `filesystem` whose relativepath is `relativepath`, or lies inside or
     around it (one fileset inside another's tree), or None. The one overlap rule."""
     ancestors = ["/".join(relativepath.split("/")[:n]) for n in range(1, relativepath.count("/") + 1)]
-    clash = Space.select().where(
-        (Space.relativepath == relativepath) | Space.relativepath.in_(ancestors)
-        | Space.relativepath.startswith(relativepath + "/"),
-        Space.id != exclude_id)
+    if isinstance(database.obj, peewee.SqliteDatabase):
+        # byte order: exactly the paths starting with "relativepath/" ("/" is just below "0"),
+        # a range the relativepath index answers
+        inside = (Space.relativepath > relativepath + "/") & (Space.relativepath < relativepath + "0")
+    else:
+        # LIKE (not ILIKE) so that an index can serve it where the collation allows; its
+        # wildcards in the path only widen the match, decided exactly below
+        inside = peewee.Expression(Space.relativepath, peewee.OP.LIKE, relativepath + "/%")
+    clash = (Space.select(Space.id, Space.name, Space.relativepath)
+             .join(Profile, on=(Space.profile == Profile.id)).join(Datastore, on=(Profile.datastore == Datastore.id))
+             .where(Space.relativepath.in_(ancestors + [relativepath]) | inside, Space.id != exclude_id,
+                    Datastore.filesystem == filesystem))
     for other in clash:
-        # LIKE treats _ as a wildcard and may ignore case: decide the overlap here
-        overlaps = (other.relativepath in ancestors + [relativepath]
-                    or other.relativepath.startswith(relativepath + "/"))
-        if overlaps and other.profile.datastore.filesystem == filesystem:
+        if other.relativepath in ancestors + [relativepath] or other.relativepath.startswith(relativepath + "/"):
             return other
     return None
 

@@ -11,7 +11,7 @@ import peewee
 from service import fields as f
 from service import inputs
 from service.api.cj import ApiError, invalid, link
-from service.models import Job, Resource
+from service.models import Job, Resource, database
 
 TRAILING = ("comment", "extras")
 HREF = re.compile(r"^(?:https?://[^/]+)?/(?P<collection>[a-z]+)/(?P<id>[^/?#]+)/?$")
@@ -52,15 +52,19 @@ class View:
         ids = [obj.id for obj in objects]
         result = {}
         for name, fld in self.many.items():
-            through = fld.through_model
-            own, other = _through_columns(fld)
             result[name] = {i: [] for i in ids}
             if ids:
-                rows = (through.select(getattr(through, own), getattr(through, other))
-                        .where(getattr(through, own).in_(ids)).order_by(through.id).tuples())
-                for own_id, other_id in rows:
+                for own_id, other_id in database.execute_sql(_related_sql(fld, len(ids)), ids):
                     result[name][own_id].append(other_id)
         return result
+
+    def get(self, item_id):
+        """The item with id `item_id`, or None: every item request reads one, by a statement
+        built once (building it each time cost more than running it)."""
+        key = (self.model, database.param, type(database.obj))
+        if key not in _BY_ID:
+            _BY_ID[key] = self.model.select().where(self.model.id == "").sql()[0]
+        return next(iter(self.model.raw(_BY_ID[key], item_id)), None)
 
     def value(self, obj, name, related):
         fld = self.visible[name]
@@ -86,7 +90,8 @@ class View:
                 links.append(link(f"/{fld.rel_model._meta.collection}/{target_id}", name, fld.help_text,
                                   f"{name} item"))
         if issubclass(self.model, Resource):
-            where = json.dumps({"resource_type": self.collection, "resource_id": obj.id})
+            # json.dumps({"resource_type": ..., "resource_id": ...}) spelled out: one per item of a page
+            where = f'{{"resource_type": {_json_text(self.collection)}, "resource_id": {_json_text(obj.id)}}}'
             links.append(link(f"/jobs?where={where}", "Jobs", "Jobs", "jobs"))
         return links
 
@@ -236,6 +241,31 @@ def _unique_sets(model):
     sets = [(fld.name,) for fld in model._meta.sorted_fields if fld.unique]
     sets += [tuple(cols) for cols, unique in model._meta.indexes if unique]
     return sets
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.:-]*")
+
+
+def _json_text(text):
+    """json.dumps(text), without the call for the plain texts ids and collection names are."""
+    return f'"{text}"' if _PLAIN.fullmatch(text) else json.dumps(text)
+
+
+_BY_ID = {}
+_RELATED = {}
+
+
+def _related_sql(fld, count):
+    """SELECT (own id, other id) of a m2m relation for `count` items, in the order they were
+    added; built once per relation and count."""
+    key = (fld.model, fld.name, count, database.param)
+    if key not in _RELATED:
+        through = fld.through_model
+        own, other = (through._meta.fields[n].column_name for n in _through_columns(fld))
+        marks = ", ".join([database.param] * count)
+        _RELATED[key] = (f'SELECT "{own}", "{other}" FROM "{through._meta.table_name}" WHERE "{own}" IN ({marks}) '
+                         f'ORDER BY "{through._meta.primary_key.column_name}"')
+    return _RELATED[key]
 
 
 def _through_columns(fld):
