@@ -417,6 +417,34 @@ def test_space_list_with_usage_bars_and_the_dashboard(page, srv, api):
     page.screenshot("dashboard")
 
 
+def test_search_filter_sort_and_paging_are_the_apis(page, srv, api):
+    session, _ = api
+    page.go("/spaces/")
+    page.fill("#query-search-name", "comp")
+    page.submit("form.query button")
+    assert page.path() == "/spaces?where=%7B%22name%22%3A%22comp%22%7D"
+    assert [a.text for a in page.finds("#items tbody th a")] == ["comp"]
+    page.fill("#where", "size > 1073741824 and status == \"ACTIVE\"")
+    page.submit("form.where button")
+    assert [a.text for a in page.finds("#items tbody th a")] == ["edit"]
+    page.fill("#where", "size >")
+    page.submit("form.where button")
+    resp = session.get(srv.url + "/spaces/", params={"where": "size >"})
+    assert resp.status_code == 400 and page.text("#where-error") == resp.json()["collection"]["error"]["message"]
+    page.go("/spaces/?max_results=2")
+    page.submit("#items thead a[href*='sort=name']")
+    assert page.find("#items thead th[aria-sort]").text.startswith("name")
+    assert page.find("#items thead th[aria-sort]").get_attribute("aria-sort") == "ascending"
+    first = [a.text for a in page.finds("#items tbody th a")]
+    page.submit("#items thead a[href*='sort=-name']")
+    assert page.find("#items thead th[aria-sort]").get_attribute("aria-sort") == "descending"
+    names = sorted(data_of(session.get(srv.url + "/spaces/").json(), i)["name"] for i in range(4))
+    assert first == names[:2] and [a.text for a in page.finds("#items tbody th a")] == names[::-1][:2]
+    page.submit(".paging a[rel=next]")
+    assert [a.text for a in page.finds("#items tbody th a")] == names[::-1][2:4]
+    assert page.text("#items caption") == "Spaces, page 2 of 2"
+
+
 def test_a_form_without_its_csrf_token_is_refused(page, srv, api):
     session, refs = api
     before = session.get(srv.url + "/templates/").headers["X-Total-Count"]

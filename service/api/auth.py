@@ -104,6 +104,9 @@ def token_endpoint(form, auth, address):
     except logins.Busy as exc:
         return 503, {"error": "temporarily_unavailable", "error_description": f"{exc}; try again"}, {"Retry-After": "1"}
     logins.succeeded(username)
+    upgraded = logins.rehashed(user.password_hash, password)
+    if upgraded:    # a hash of older parameters (service/api/logins.py), made again once
+        User.update(password_hash=upgraded).where(User.id == user.id, User.password_hash == user.password_hash).execute()
     token = issue_token(user, auth.token_ttl)
     return 200, {"access_token": token, "token_type": "Bearer", "expires_in": auth.token_ttl}, {}
 

@@ -237,13 +237,15 @@ class Pages:
     @staticmethod
     def fill(search, params):
         """A C+J query's uri-template with the values its form sent (each JSON-escaped, as the
-        template puts them inside a JSON string)."""
-        href = search["href"]
-        for item in search["data"]:
-            href = href.replace("{" + item["name"] + "}", json.dumps(params.get(item["name"], ""))[1:-1])
-        path, _, query_string = href.partition("?")
-        where = query_string.partition("=")[2]
-        return f"{path}/?{urlencode({'where': where})}"
+        template puts them inside a JSON string), its parameters URL-encoded."""
+        path, _, template = search["href"].partition("?")
+        filled = {}
+        for part in template.split("&"):
+            name, _, value = part.partition("=")
+            for item in search["data"]:
+                value = value.replace("{" + item["name"] + "}", json.dumps(params.get(item["name"], ""))[1:-1])
+            filled[name] = value
+        return f"{path}?{urlencode(filled)}"
 
     def collection_page(self, view, user, frame, params, written=None, status=200):
         """A collection's page: search, a sortable table, paging, and the create form. `written`:
