@@ -12,7 +12,7 @@ import peewee
 from service.fields import (NAME, BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField,
                             IntegerField, JSONField, ManyToManyField, TextField, matches, not_negative, one_of,
                             percentage, positive)
-from service import ilm, inputs
+from service import ilm, inputs, lifecycle
 from service.shares import rules
 
 database = peewee.DatabaseProxy()
@@ -203,6 +203,10 @@ class Snapshot(Resource):
     exposer = ForeignKeyField(Exposer, null=True, help_text="filesystem (exposer) the snapshot is of",
                               immutable=True, backref="snapshots")
     path = CharField(null=True, help_text="path of the snapshot", read_only=True, max_length=4096)
+    # the scheduler deletes the snapshot once this time (UTC) has come; none: kept until deleted
+    expires = DateTimeField(null=True, index=True, shape=lifecycle.parse_timestamp, in_template=False,
+                            help_text="when the snapshot is deleted (ISO 8601, UTC); on create, retain_for "
+                                      "(such as 7d or 12h) sets it from now")
 
     class Meta:
         collection = "snapshots"
@@ -268,7 +272,18 @@ class LoginFailure(BaseModel):
     locked_until = DateTimeField(null=True)
 
 
+class Lease(peewee.Model):
+    """Work that one worker of several does at a time (the snapshot scheduler): the worker that
+    holds the row until `until` (the database's clock) does it, and renews it as it goes."""
+    name = peewee.CharField(primary_key=True, max_length=100)
+    holder = peewee.CharField(max_length=300)
+    until = peewee.DateTimeField()
+
+    class Meta:
+        database = database
+
+
 RESOURCES = [Exposer, Datastore, Profile, IlmStep, Template, Space, Snapshot, Job]
 TABLES = [Exposer, Datastore, Profile, IlmStep, Template, Space, SpaceTemplate, SpaceExposer, Snapshot, Job,
-          User, Token, LoginFailure]
+          User, Token, LoginFailure, Lease]
 BY_COLLECTION = {m._meta.collection: m for m in RESOURCES}

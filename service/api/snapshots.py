@@ -1,5 +1,8 @@
 """Snapshots of a space's fileset (gpfsspacesnapshot) or of a whole filesystem
-(gpfsfilesystemsnapshot, named by its exposer)."""
+(gpfsfilesystemsnapshot, named by its exposer). A snapshot may expire: `expires` (ISO 8601),
+or `retain_for` (7d, 12h) on create, from which `expires` is set; the worker's scheduler
+(service.tasks.schedule) deletes it once that time has come."""
+from service import lifecycle
 from service.api.cj import ApiError, invalid
 from service.api.views import BUSY, View, busy
 from service.models import Space
@@ -10,6 +13,33 @@ NEEDS = {"gpfsspacesnapshot": ("space", "exposer"), "gpfsfilesystemsnapshot": ("
 class SnapshotView(View):
     collection_methods = ("GET", "POST")
     item_methods = ("GET", "PATCH", "DELETE")
+
+    def parse(self, values, item=None):
+        """`retain_for` (create only) becomes `expires`; an `expires` must be in the future (a
+        snapshot to go now is DELETEd)."""
+        values, errors = dict(values), {}
+        if "retain_for" in values:
+            retain = values.pop("retain_for")
+            if item is not None:
+                errors["retain_for"] = "only on create; PATCH expires to change when the snapshot goes"
+            elif values.get("expires") not in (None, ""):
+                errors["retain_for"] = "give expires or retain_for, not both"
+            elif retain not in (None, ""):
+                try:
+                    values["expires"] = (lifecycle.now() + lifecycle.parse_duration(retain)).isoformat() + "Z"
+                except ValueError as exc:
+                    errors["retain_for"] = str(exc)
+        try:
+            clean = super().parse(values, item)
+        except ApiError as exc:
+            exc.details = {**errors, **(exc.details or {})}
+            raise
+        if clean.get("expires") is not None and clean["expires"] <= lifecycle.now():
+            errors["expires"] = (f"{clean['expires']:%Y-%m-%dT%H:%M:%SZ} is not in the future; DELETE the "
+                                 "snapshot to remove it now")
+        if errors:
+            raise invalid(errors)
+        return clean
 
     def check_create(self, values, retried=None):
         needed, unwanted = NEEDS[values["type"]]

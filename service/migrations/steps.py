@@ -85,3 +85,21 @@ def ilm_steps(migrator):
             indexes = ((("profile", "name"), True), (("profile", "order"), True), (("created", "id"), False))
 
     IlmStep.create_table(safe=True)
+
+
+@step(6, "snapshots expire; the scheduler's lease")
+def snapshot_expiry(migrator):
+    add_columns(migrator, "snapshot", {"expires": peewee.DateTimeField(null=True)})
+    if "snapshot_expires" not in {i.name for i in database.get_indexes("snapshot")}:
+        migrate(migrator.add_index("snapshot", ("expires",), False))
+
+    class Lease(peewee.Model):      # the table as this step made it
+        name = peewee.CharField(primary_key=True, max_length=100)
+        holder = peewee.CharField(max_length=300)
+        until = peewee.DateTimeField()
+
+        class Meta:
+            database = database
+            table_name = "lease"
+
+    Lease.create_table(safe=True)

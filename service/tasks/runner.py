@@ -286,10 +286,12 @@ def requeue_lost(submit, queued):
 
 def start_sweeper(submit, queued, interval=None):
     """A daemon thread that, now and every `interval` (HEARTBEAT) seconds, queues again the jobs
-    of dead workers and lost messages, and does the database's upkeep (service.tasks.upkeep)."""
-    from service.tasks import upkeep
+    of dead workers and lost messages, looks at the snapshot schedule (service.tasks.schedule)
+    and does the database's upkeep (service.tasks.upkeep)."""
+    from service.tasks import schedule, upkeep
     sweeps = (("sweeping for stale jobs", lambda: requeue_stale(submit)),
-              ("sweeping for lost queue messages", lambda: requeue_lost(submit, queued)))
+              ("sweeping for lost queue messages", lambda: requeue_lost(submit, queued)),
+              ("looking at the snapshot schedule", lambda: schedule.look(submit, interval or HEARTBEAT)))
 
     def sweep():
         while True:

@@ -31,6 +31,8 @@ def create_snapshot(snapshot, params):
 def delete_snapshot(snapshot, params):
     fs, fileset = target(snapshot)
     check_fence()
+    if params.get("why"):       # the scheduler's: expired, or pruned by its policy's retention
+        log.info("%s", params["why"])
     log.info("deleting snapshot %s of %s", snapshot.name, fileset or f"filesystem {fs.name}")
     context.driver().delete_snapshot(fs, fileset, snapshot.name)
     with fenced_write():
