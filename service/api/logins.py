@@ -13,7 +13,13 @@ from argon2 import PasswordHasher
 
 from service.models import LoginFailure, database, now
 
-_hasher = PasswordHasher()
+# argon2id with OWASP's first choice of parameters: 19 MiB and 2 passes, one lane. argon2-cffi's
+# defaults (64 MiB, 3 passes, 4 lanes) cost ~190 ms of CPU and 64 MiB per login: eight logins at
+# once took half a GiB. These take ~25 ms and 19 MiB, so the peak stays near 19 MiB x
+# auth.hash_concurrency (default 2) above the process's own. Hashes made with other parameters
+# still verify (they carry their own) and are made again with these at the next login.
+MEMORY_KIB, PASSES, LANES = 19 * 1024, 2, 1
+_hasher = PasswordHasher(time_cost=PASSES, memory_cost=MEMORY_KIB, parallelism=LANES)
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 _hashing = None
 
@@ -44,6 +50,16 @@ def verify(password_hash, password):
         return _hashed(_hasher.verify, password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+def rehashed(password_hash, password):
+    """A new hash of `password` when `password_hash` (just verified) was made with other
+    parameters than today's; else None."""
+    try:
+        stale = _hasher.check_needs_rehash(password_hash)
+    except Exception:   # not a hash argon2 can read the parameters of: verify said it is fine
+        stale = False
+    return hash_password(password) if stale else None
 
 
 def _hashed(fn, *args):
