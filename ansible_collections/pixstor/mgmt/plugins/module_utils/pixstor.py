@@ -88,10 +88,11 @@ class NotFound(PixstorError):
 
 # Pure helpers ---------------------------------------------------------------
 
-def parse_size(value):
+def parse_size(value, allow_zero=False):
     """Bytes from an int or a string: '4294967296' (bytes), '4G' = '4GB' = '4GiB' = '4Gi'
     (powers of 1024, any case), '500M', '1.5T'. A number with a fraction and no unit (a YAML
-    float such as 1.5 or 1.0e10) is refused: bytes are whole, and the unit was likely forgotten."""
+    float such as 1.5 or 1.0e10) is refused: bytes are whole, and the unit was likely forgotten.
+    Zero is refused unless `allow_zero` (a file size condition may be 0 bytes, a quota not)."""
     if isinstance(value, bool):
         raise ValueError("size %r is not a size" % (value,))
     if isinstance(value, float):
@@ -118,8 +119,8 @@ def parse_size(value):
     total = number * SIZE_UNITS[unit]
     if total != total.to_integral_value():
         raise ValueError("size %r is not a whole number of bytes" % (value,))
-    if total <= 0:
-        raise ValueError("size %r must be greater than zero" % (value,))
+    if total < 0 or (total == 0 and not allow_zero):
+        raise ValueError("size %r must be %s zero" % (value, "at least" if allow_zero else "greater than"))
     return int(total)
 
 
@@ -214,6 +215,43 @@ def norm_path(path):
 
 def public(flat):
     return dict(flat) if flat else {}
+
+
+OCTAL_MODE_RE = re.compile(r"^[0-7]{3,4}$")
+
+
+def octal_mode(value):
+    """A mode as four octal digits ('770' and '0770' are '0770', '2770' stays); '' for none."""
+    return "%04o" % int(str(value), 8) if value not in (None, "") else ""
+
+
+def check_octal_mode(module, label, key, value, example, blank=None):
+    """Fail unless `value` is None, a string of 3 or 4 octal digits, or '' when `blank` says
+    what '' means. A number is refused: YAML reads an unquoted 0664 as the number 436."""
+    if value is None or (isinstance(value, str) and ((value == "" and blank) or OCTAL_MODE_RE.match(value))):
+        return
+    if isinstance(value, int) and not isinstance(value, bool):
+        trap = "0" + example[-3:]       # what YAML 1.1 reads as an octal number
+        module.fail_json(msg="%s: %s must be a quoted string of 3 or 4 octal digits such as '%s'; got the number %d: "
+                             "quote it (YAML reads an unquoted %s as the number %d)"
+                             % (label, key, example, value, trap, int(trap, 8)))
+    module.fail_json(msg="%s: %s must be 3 or 4 octal digits such as '%s'%s; got %r" % (
+        label, key, example, ", or '' for %s" % blank if blank else "", value))
+
+
+def observed_notes(item):
+    """An item's comment and extras as compared: no comment is '', no extras is {}."""
+    return dict(comment=item.get("comment") or "", extras=item.get("extras") or {})
+
+
+def desired_notes(params):
+    """The task's comment and extras (None: not managed by the task)."""
+    return dict(comment=params.get("comment"), extras=params.get("extras"))
+
+
+def notes_argument_spec():
+    """comment/extras; documented in the pixstor.mgmt.pixstor.notes doc fragment."""
+    return dict(comment=dict(type="str"), extras=dict(type="dict"))
 
 
 # Module plumbing -------------------------------------------------------------
@@ -494,6 +532,10 @@ class PixstorClient(object):
 
     def resolve(self, collection, ref, what, where=None):
         """Href of an item named `ref`, or given by id or href; NotFound otherwise."""
+        return self.resolve_item(collection, ref, what, where)["href"]
+
+    def resolve_item(self, collection, ref, what, where=None):
+        """The item (flat) named `ref`, or given by id or href, as first read; NotFound otherwise."""
         key = (collection, ref, json.dumps(where, sort_keys=True))
         if key in self._refs:
             return self._refs[key]
@@ -509,10 +551,10 @@ class PixstorClient(object):
                 item = self.get(as_href(ref, collection))[0]
         if item is None:
             raise NotFound("%s %r not found in /%s/" % (what, ref, collection))
-        self._refs[key] = item["href"]
+        self._refs[key] = item
         if item.get("name"):
             self._names[item["href"]] = item["name"]
-        return item["href"]
+        return item
 
     def name_of(self, href):
         """The name of the item at `href` (read once, then remembered); the href itself when
@@ -581,10 +623,11 @@ class PixstorClient(object):
         """
         deadline = time.monotonic() + timeout
         delay = 0.1
-        job_status = None
+        job_status = job_message = None
         while True:
             if job and job_status not in JOB_DONE:
-                job_status = (self.get(job)[0] or {}).get("status")
+                job_item = self.get(job)[0] or {}
+                job_status, job_message = job_item.get("status"), job_item.get("message")
             item = self.get(location or href)[0]
             status = (item or {}).get("status")
             job_finished = not job or job_status in JOB_DONE
@@ -603,7 +646,10 @@ class PixstorClient(object):
             if job_finished and settled:
                 if item is not None and location:
                     item = self.get(href)[0]    # the Location may carry a projection
-                return item, ({"href": job, "status": job_status} if job else None)
+                summary = {"href": job, "status": job_status} if job else None
+                if job and job_message:
+                    summary["message"] = job_message    # a job that has something to say
+                return item, summary
             if time.monotonic() >= deadline:
                 if item is not None and location:
                     item = self.get(href)[0] or item    # the Location may carry a projection
@@ -674,14 +720,17 @@ class ItemManager(object):
 
     `observe(item)` and `desired` use the same normalised shape (sorted hrefs,
     stripped paths, bytes) so comparisons are order-insensitive and a second run
-    finds nothing to do. A None in `desired` means "not managed by this task".
+    finds nothing to do. A None in `desired` means "not managed by this task", except
+    for the `nullable` fields, where None is a value the task wants (no condition).
     `lookup()` finds the item again when a creation loses a race (HTTP 409).
     `references` are the fields holding hrefs: diffs and messages show them by name.
+    `update_action` names an update in `actions`: a string, or `update_action(changes)`.
     `describe(before, changes)` words an update for the result's msg.
+    `wait` is the task's unless set: a write that a later write depends on is waited for.
     """
 
     def __init__(self, module, client, collection, kind, label, observe, mutable=(), update_action="update",
-                 lookup=None, references=(), describe=None):
+                 lookup=None, references=(), describe=None, nullable=()):
         self.module = module
         self.lookup = lookup
         self.label = label
@@ -693,8 +742,10 @@ class ItemManager(object):
         self.update_action = update_action
         self.references = references
         self.describe = describe
+        self.nullable = nullable
         self.update_params = {}
         self.params = module.params
+        self.wait = module.params["wait"]
         self.result = dict(changed=False, actions=[], job=None, diff=dict(before={}, after={}))
 
     def shown(self, fields):
@@ -747,7 +798,7 @@ class ItemManager(object):
             # 409 because another job runs on the item (the same task on another host deleting
             # it, or an earlier wait=false): let that job end, then decide. A 409 on a settled
             # item (a space holding data) is a refusal and fails.
-            busy = exc.status == 409 and self.params["wait"] and (
+            busy = exc.status == 409 and self.wait and (
                 self.client.get(href)[0] or {}).get("status") not in ITEM_DONE
             if not busy:
                 raise
@@ -758,7 +809,7 @@ class ItemManager(object):
             return self.done(None, {}, {})          # removed meanwhile, not by this task
         self.act("delete")
         self.result["job"] = {"href": job, "status": None} if job else None
-        if job and self.params["wait"]:
+        if job and self.wait:
             self.result["job"] = self._wait(href, None, job, until="gone")[1]
         return self.done(None, before, {})
 
@@ -766,7 +817,7 @@ class ItemManager(object):
         """`sent` maps a field to the value a PATCH sends when it differs from the compared
         form in `desired` (a list in the user's order where the comparison sorts it)."""
         label = self.label
-        after = dict((k, v) for k, v in desired.items() if v is not None)
+        after = dict((k, v) for k, v in desired.items() if v is not None or k in self.nullable)
         if current is None:
             if self.module.check_mode:
                 self.act("create")
@@ -783,7 +834,8 @@ class ItemManager(object):
             return self._finish(accepted, accepted.href, {}, after)
 
         before = self.observe(current)
-        changes = dict((k, v) for k, v in desired.items() if v is not None and before.get(k) != v)
+        changes = dict((k, v) for k, v in desired.items()
+                       if (v is not None or k in self.nullable) and before.get(k) != v)
         frozen = sorted(k for k in changes if k not in self.mutable)
         if frozen:
             shown_before, shown_changes = self.shown(before), self.shown(changes)
@@ -795,7 +847,7 @@ class ItemManager(object):
                 **{self.kind: public(current)})
         if changes:
             detail = self.describe(before, changes) if self.describe else None
-            self.act(self.update_action)
+            self.act(self.update_action(changes) if callable(self.update_action) else self.update_action)
             if self.module.check_mode:
                 return self.done(dict(current, **changes), before, dict(before, **changes), detail)
             etag = self.client.get(current["href"])[1]
@@ -809,7 +861,7 @@ class ItemManager(object):
                 msg="%s is ERRORED: %s. Remove it (state: absent) and create it again; the job log of %s says more."
                     % (label, current.get("status_message") or "no reason given", link_href(current, "Jobs")),
                 **{self.kind: public(current)})
-        if status not in ITEM_DONE and self.params["wait"]:
+        if status not in ITEM_DONE and self.wait:
             # Created earlier with wait=false: wait for it without writing anything.
             current = self._wait(current["href"], None, None)[0] or current
         return self.done(current, before, before)
@@ -817,7 +869,7 @@ class ItemManager(object):
     def _finish(self, accepted, href, before, after, detail=None):
         item = accepted.item
         self.result["job"] = {"href": accepted.job, "status": None} if accepted.job else None
-        if self.params["wait"] and (accepted.job or accepted.location):
+        if self.wait and (accepted.job or accepted.location):
             item, self.result["job"] = self._wait(href, accepted.location, accepted.job)
         elif item is None and href:
             item = self.client.get(href)[0]

@@ -314,10 +314,9 @@ job:
 """
 
 import ipaddress
-import re
 
 from ansible_collections.pixstor.mgmt.plugins.module_utils.pixstor import (
-    ItemManager, pixstor_module, run_module, split_list, str_set,
+    ItemManager, check_octal_mode, octal_mode, pixstor_module, run_module, split_list, str_set,
 )
 
 CIFS_BOOLS = ("read_only", "browseable", "guest_ok", "inherit_permissions", "inherit_acls")
@@ -327,7 +326,6 @@ CIFS_MASKS = ("create_mask", "directory_mask")
 CIFS_FIELDS = CIFS_BOOLS + CIFS_LISTS + CIFS_MASKS
 NFS_FIELDS = ("clients",)
 MUTABLE = ("comment",) + NFS_FIELDS + CIFS_FIELDS
-MASK_RE = re.compile(r"^[0-7]{3,4}$")
 
 
 def abs_path(path):
@@ -371,11 +369,6 @@ def client_list(clients):
     return sent
 
 
-def mask(value):
-    """'0664' for '664' or '0664'; '' for no mask (Samba's default)."""
-    return "%04o" % int(str(value), 8) if value not in (None, "") else ""
-
-
 def observe(item):
     seen = dict(name=item.get("name"), type=item.get("type"), path=abs_path(item.get("path")),
                 comment=item.get("comment") or "")
@@ -385,7 +378,7 @@ def observe(item):
         seen.update((key, item.get(key)) for key in CIFS_BOOLS)
         seen.update((key, str_set(item.get(key))) for key in CIFS_USERS)
         seen["hosts_allow"] = host_set(item.get("hosts_allow"))
-        seen.update((key, mask(item.get(key))) for key in CIFS_MASKS)
+        seen.update((key, octal_mode(item.get(key))) for key in CIFS_MASKS)
     return seen
 
 
@@ -406,14 +399,7 @@ def check_params(module, label):
     if params["path"] is not None and not params["path"].startswith("/"):
         module.fail_json(msg="%s: path must be absolute, got %r" % (label, params["path"]))
     for key in CIFS_MASKS:
-        value = params[key]
-        if value is None or (isinstance(value, str) and (value == "" or MASK_RE.match(value))):
-            continue
-        if isinstance(value, int) and not isinstance(value, bool):
-            module.fail_json(msg="%s: %s must be a quoted string of 3 or 4 octal digits such as '0664'; got the "
-                                 "number %d: quote it (YAML reads an unquoted 0664 as the number 436)" % (label, key, value))
-        module.fail_json(msg="%s: %s must be 3 or 4 octal digits such as '0664', or '' for Samba's default; got %r"
-                             % (label, key, value))
+        check_octal_mode(module, label, key, params[key], "0664", blank="Samba's default")
 
 
 def manage(module, client):
@@ -442,7 +428,7 @@ def manage(module, client):
             desired[key] = host_set(sent[key]) if key == "hosts_allow" else str_set(sent[key])
     for key in CIFS_MASKS:
         if params[key] is not None:
-            desired[key] = mask(params[key])
+            desired[key] = octal_mode(params[key])
             sent[key] = desired[key] or None
 
     create_body = None

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: pixstor_info
-short_description: Read spaces, templates, snapshots, profiles, exposers, datastores and jobs from PixStor
+short_description: Read spaces, templates, snapshots, profiles, ILM steps, exposers, datastores and jobs from PixStor
 version_added: 0.1.0
 description:
   - Lists items of the PixStor Management REST API as plain dictionaries (C+J data fields by name, plus
     C(href) and C(links)). Reads only; never reports a change.
   - Exposers are also returned grouped by type in RV(exposers_by_type), the filesystems' V(gpfsnative) exposers
     apart from the NFS exports (V(nfs)) and the SMB shares (V(cifs)).
+  - When both profiles and ILM steps are gathered, each profile also lists its steps by their C(order), in
+    C(ilm_steps).
 author:
   - pixstor-mgmt contributors (@pixstor-mgmt)
 options:
@@ -22,8 +24,8 @@ options:
       - Which collections to read. V(all) reads every one, jobs included.
     type: list
     elements: str
-    choices: [all, spaces, templates, snapshots, profiles, exposers, datastores, jobs]
-    default: [spaces, templates, snapshots, profiles, exposers, datastores]
+    choices: [all, spaces, templates, snapshots, profiles, ilmsteps, exposers, datastores, jobs]
+    default: [spaces, templates, snapshots, profiles, ilmsteps, exposers, datastores]
     aliases: [gather_subset]
   where:
     description:
@@ -44,6 +46,7 @@ attributes:
     support: none
 seealso:
   - module: pixstor.mgmt.pixstor_space
+  - module: pixstor.mgmt.pixstor_profile
 """
 
 EXAMPLES = r"""
@@ -68,6 +71,26 @@ EXAMPLES = r"""
 - name: Show which directories are exported, and to whom
   ansible.builtin.debug:
     msg: "{{ pixstor.exposers_by_type.nfs | items2dict(key_name='path', value_name='clients') }}"
+
+- name: Read the profiles with their ILM steps
+  pixstor.mgmt.pixstor_info:
+    url: https://pixstor.example.com
+    token: "{{ pixstor_token }}"
+    gather: [profiles, ilmsteps]
+  register: pixstor
+
+- name: Show what each step of profile render does, in order
+  ansible.builtin.debug:
+    msg: "{{ (pixstor.profiles | selectattr('name', '==', 'render') | first).ilm_steps | map(attribute='action') }}"
+
+- name: List the spaces of project code SNK (a key of their extras)
+  pixstor.mgmt.pixstor_info:
+    url: https://pixstor.example.com
+    token: "{{ pixstor_token }}"
+    gather: [spaces]
+    where:
+      extras.project_code: SNK
+  register: snake
 
 - name: List spaces that are not ACTIVE
   pixstor.mgmt.pixstor_info:
@@ -98,10 +121,22 @@ snapshots:
   type: list
   elements: dict
 profiles:
-  description: Profiles (C(id), C(name), C(datastore), ...).
+  description:
+    - Profiles (C(id), C(name), C(datastore), C(comment), C(extras), ...).
+    - When ILM steps are gathered too, each profile has C(ilm_steps), the gathered steps of the profile by C(order).
   returned: when gathered
   type: list
   elements: dict
+  sample: [{"name": "render", "datastore": "/datastores/487196a0-69b0-5160-8164-3b49abaa0859",
+            "ilm_steps": [{"name": "scratch", "order": 1, "action": "delete", "modification_days": 7}]}]
+ilmsteps:
+  description:
+    - ILM steps of every profile (C(id), C(name), C(profile), C(order), C(action), C(target), C(access_days),
+      C(modification_days), C(min_size), C(max_size), C(name_patterns), C(threshold_high), C(threshold_low), ...).
+  returned: when gathered
+  type: list
+  elements: dict
+  version_added: 0.3.0
 exposers:
   description:
     - Exposers of every type (C(id), C(name), C(type), C(path), C(status), ...). A V(gpfsnative) exposer has the
@@ -146,7 +181,7 @@ jobs:
 
 from ansible_collections.pixstor.mgmt.plugins.module_utils.pixstor import pixstor_module, run_module
 
-SUBSETS = ["spaces", "templates", "snapshots", "profiles", "exposers", "datastores", "jobs"]
+SUBSETS = ["spaces", "templates", "snapshots", "profiles", "ilmsteps", "exposers", "datastores", "jobs"]
 EXPOSER_TYPES = ["gpfsnative", "nfs", "cifs"]
 
 
@@ -158,6 +193,14 @@ def by_type(items):
     return grouped
 
 
+def with_steps(profiles, steps):
+    """Each profile with its steps in order, under `ilm_steps`."""
+    grouped = {}
+    for step in sorted(steps, key=lambda s: s.get("order") or 0):
+        grouped.setdefault(step.get("profile"), []).append(step)
+    return [dict(profile, ilm_steps=grouped.get(profile["href"], [])) for profile in profiles]
+
+
 def manage(module, client):
     gather = module.params["gather"]
     subsets = SUBSETS if "all" in gather else [s for s in SUBSETS if s in gather]
@@ -166,6 +209,8 @@ def manage(module, client):
         result[subset] = client.find(subset, module.params["where"])
     if "exposers" in result:
         result["exposers_by_type"] = by_type(result["exposers"])
+    if "profiles" in result and "ilmsteps" in result:
+        result["profiles"] = with_steps(result["profiles"], result["ilmsteps"])
     return result
 
 

@@ -14,8 +14,13 @@ description:
     exposers) exists with the given size, or does not exist.
   - A space is identified by O(name) and O(profile). Spaces with the same name may exist under different
     profiles; then O(profile) is needed to say which one.
-  - Only O(size) can change once the space exists (a resize job). O(relativepath), O(exposers) and
+  - A space can be secured to a group of users (O(owner), O(group), O(permissions), O(acl)); the storage job
+    applies them to the space's root and to the template content copied into it.
+  - O(size) (a resize job), O(owner), O(group), O(permissions) and O(acl) (a job that applies them again on disk),
+    O(comment) and O(extras) (no job) can change once the space exists. O(relativepath), O(exposers) and
     O(templates) are fixed at creation; asking for other values fails and says so, it never recreates the space.
+  - Only the options given in the task are compared and changed; the others keep the value they have on the server
+    (on creation, the server's defaults).
   - Lists are compared as sets, in any order, so a second run reports no change.
 author:
   - pixstor-mgmt contributors (@pixstor-mgmt)
@@ -65,6 +70,43 @@ options:
       - Required to create a space. A different size on an existing space resizes it. Shrinking a space below
         its C(used) bytes (as the service last measured them) needs O(force=true).
     type: str
+  owner:
+    description:
+      - User that owns the space's root folder, by name (V(alice)) or numeric id (V('1001')).
+      - The server refuses (HTTP 422) a user it does not know, and checks again in the job.
+      - Not set, the space is created with the server's default owner.
+    type: str
+    version_added: 0.3.0
+  group:
+    description:
+      - Group the space is secured to, by name (V(render)) or numeric id (V('2001')). The space's root and the
+        folders copied from its templates get this group, and with the setgid bit of O(permissions) new files and
+        folders keep it.
+      - The server refuses (HTTP 422) a group it does not know, and checks again in the job.
+    type: str
+    version_added: 0.3.0
+  permissions:
+    description:
+      - Mode of the space's root folder, as a quoted string of 3 or 4 octal digits. The server's default is
+        V('2770'): owner and group may read, write and enter, others nothing, and the setgid bit (the leading V(2))
+        makes new files and folders take the space's group.
+      - Compared as a mode, so V('770') and V('0770') are the same value; a 3-digit value has no setuid, setgid or
+        sticky bit, so V('770') is not V('2770'). Give four digits to keep the setgid bit.
+      - A number is refused, as YAML reads an unquoted V(0770) as 504.
+    type: raw
+    version_added: 0.3.0
+  acl:
+    description:
+      - POSIX ACL entries of the space's root folder, in C(setfacl) syntax, for example V(group:render:rwx), and
+        default entries that new files and folders inherit, V(default:group:render:rwx).
+      - Compared as a set (an ACL is a set of entries), so the order does not matter. Entries are compared and sent
+        in the long form the server keeps (as C(getfacl) writes them), so setfacl's short forms V(g:render:rwx) and
+        V(d:g:render:rx) are the same as V(group:render:rwx) and V(default:group:render:r-x).
+      - The owner's, the group's and others' own entries come from O(permissions); the server refuses them here.
+      - V([]) removes every extended entry.
+    type: list
+    elements: str
+    version_added: 0.3.0
   force:
     description:
       - With O(state=absent), delete the space even when it still holds data or has snapshots.
@@ -76,8 +118,10 @@ options:
 extends_documentation_fragment:
   - pixstor.mgmt.pixstor
   - pixstor.mgmt.pixstor.state
+  - pixstor.mgmt.pixstor.notes
   - pixstor.mgmt.pixstor.attributes
 seealso:
+  - module: pixstor.mgmt.pixstor_profile
   - module: pixstor.mgmt.pixstor_template
   - module: pixstor.mgmt.pixstor_snapshot
   - module: pixstor.mgmt.pixstor_info
@@ -95,6 +139,26 @@ EXAMPLES = r"""
     relativepath: projects/sleepy_snake
     templates: [project_template]
     size: 4GiB
+
+- name: Secure a space to the render group, new files keeping the group, with a note for the producers
+  pixstor.mgmt.pixstor_space:
+    url: https://pixstor.example.com
+    token: "{{ pixstor_token }}"
+    name: sleepy-snake
+    profile: mmfs1-sas1
+    exposers: [mmfs1]
+    relativepath: projects/sleepy_snake
+    size: 4GiB
+    owner: alice
+    group: render
+    permissions: "2770"
+    acl:
+      - group:render-leads:rwx
+      - default:group:render-leads:rwx
+    comment: Sleepy Snake, season 2
+    extras:
+      project_code: SNK
+      cost_centre: 4711
 
 - name: Set the connection once for every pixstor.mgmt task
   module_defaults:
@@ -175,17 +239,50 @@ space:
       description: Hrefs of the templates.
       type: list
       elements: str
+    owner:
+      description: User owning the space's root folder.
+      type: str
+      sample: alice
+      version_added: 0.3.0
+    group:
+      description: Group the space is secured to.
+      type: str
+      sample: render
+      version_added: 0.3.0
+    permissions:
+      description: Mode of the space's root folder (octal).
+      type: str
+      sample: "2770"
+      version_added: 0.3.0
+    acl:
+      description: POSIX ACL entries of the space's root folder.
+      type: list
+      elements: str
+      sample: ["group:render-leads:rwx", "default:group:render-leads:rwx"]
+      version_added: 0.3.0
+    comment:
+      description: Free text, or null.
+      type: str
+      version_added: 0.3.0
+    extras:
+      description: Your own keys and values, or null.
+      type: dict
+      version_added: 0.3.0
     links:
       description: Links of the item by name, for example C(Jobs).
       type: dict
 actions:
-  description: What the task did (or would do in check mode) - V(create), V(resize) or V(delete).
+  description:
+    - What the task did (or would do in check mode) - V(create), V(resize) (only O(size) changed), V(update) (other
+      fields changed, with or without O(size)) or V(delete).
   returned: always
   type: list
   elements: str
   sample: [create]
 job:
-  description: The storage job of the last write, when there was one.
+  description:
+    - The storage job of the last write, when there was one.
+    - Null after a change of O(comment) or O(extras) alone, which needs no job.
   returned: always
   type: dict
   contains:
@@ -200,23 +297,68 @@ job:
   sample: {"href": "/jobs/407ee461-5cc1-43e5-8f3e-a375f8f9b9c8", "status": "COMPLETED"}
 """
 
+import re
+
 from ansible_collections.pixstor.mgmt.plugins.module_utils.pixstor import (
-    ItemManager, NotFound, as_href, describe_size, format_size, norm_path, parse_size, pixstor_module, ref_list, run_module,
+    ItemManager, NotFound, as_href, check_octal_mode, describe_size, desired_notes, format_size, norm_path,
+    notes_argument_spec, observed_notes, octal_mode, parse_size, pixstor_module, ref_list, run_module, split_list,
 )
 
 CREATE_NEEDS = ("profile", "relativepath", "exposers", "size")
+SECURITY = ("owner", "group", "permissions", "acl")
+MUTABLE = ("size", "comment", "extras") + SECURITY
+ACL_TAGS = {"u": "user", "g": "group", "m": "mask", "o": "other"}
+ACL_PERMS_RE = re.compile(r"^[rwx-]{1,3}$")
+
+
+def acl_entry(entry):
+    """One ACL entry as setfacl and getfacl agree on it: tags spelt out, permissions as rwx with
+    dashes ('d:g:render:rx' is 'default:group:render:r-x'); what is not understood is kept."""
+    parts = [part.strip() for part in str(entry).strip().split(":")]
+    prefix = []
+    if parts and parts[0].lower() in ("d", "default") and len(parts) > 3:
+        prefix, parts = ["default"], parts[1:]
+    if len(parts) != 3:
+        return ":".join(prefix + parts)
+    tag, qualifier, perms = parts
+    tag = ACL_TAGS.get(tag.lower(), tag.lower())
+    if ACL_PERMS_RE.match(perms):
+        perms = "".join(bit if bit in perms else "-" for bit in "rwx")
+    return ":".join(prefix + [tag, qualifier, perms])
+
+
+def acl_set(entries):
+    return sorted(set(acl_entry(entry) for entry in split_list(entries)))
 
 
 def observe(item):
     size = item.get("size")
-    return dict(
+    seen = dict(
         name=item.get("name"),
         profile=as_href(item.get("profile"), "profiles"),
         relativepath=norm_path(item.get("relativepath")),
         exposers=ref_list(item.get("exposers"), "exposers"),
         templates=ref_list(item.get("templates"), "templates"),
         size=int(size) if size is not None else None,
+        owner=str(item["owner"]) if item.get("owner") is not None else None,
+        group=str(item["group"]) if item.get("group") is not None else None,
+        permissions=octal_mode(item.get("permissions")) or None,
+        acl=acl_set(item.get("acl")),
     )
+    seen.update(observed_notes(item))
+    return seen
+
+
+def update_action(changes):
+    return "resize" if list(changes) == ["size"] else "update"
+
+
+def describe(before, changes):
+    """'from 4GiB to 8GiB' for a resize; '(comment, group, size from 4GiB to 8GiB)' otherwise."""
+    size = "from %s to %s" % (format_size(before["size"]), format_size(changes["size"])) if "size" in changes else None
+    if list(changes) == ["size"]:
+        return size
+    return "(%s)" % ", ".join(key + (" " + size if key == "size" else "") for key in sorted(changes))
 
 
 def resolve_templates(module, client, names):
@@ -241,11 +383,11 @@ def manage(module, client):
         size = parse_size(params["size"]) if params["size"] is not None else None
     except ValueError as exc:
         module.fail_json(msg="%s: %s" % (label, exc))
+    check_octal_mode(module, label, "permissions", params["permissions"], "2770")
 
-    manager = ItemManager(module, client, "spaces", "space", label, observe, mutable=("size",),
-                          update_action="resize", references=("profile", "exposers", "templates"),
-                          describe=lambda before, changes: "from %s to %s" % (
-                              format_size(before["size"]), format_size(changes["size"])))
+    manager = ItemManager(module, client, "spaces", "space", label, observe, mutable=MUTABLE,
+                          update_action=update_action, references=("profile", "exposers", "templates"),
+                          describe=describe)
     try:
         profile = client.resolve("profiles", params["profile"], "profile") if params["profile"] else None
     except NotFound:
@@ -268,7 +410,15 @@ def manage(module, client):
         exposers=sorted(set(exposers)) if exposers is not None else None,
         templates=sorted(set(templates)) if templates is not None else None,
         size=size,
+        owner=params["owner"],
+        group=params["group"],
+        permissions=octal_mode(params["permissions"]) if params["permissions"] is not None else None,
+        acl=acl_set(params["acl"]) if params["acl"] is not None else None,
     )
+    desired.update(desired_notes(params))
+    # What the API receives: the ACL in the task's order, in the long form, without repeats; the mode in four digits.
+    sent = dict(acl=list(dict.fromkeys(acl_entry(entry) for entry in split_list(params["acl"])))
+                if params["acl"] is not None else None)
     create_body = None
     used = (current or {}).get("used")
     if size is not None and isinstance(used, int) and size < used and size != observe(current)["size"]:
@@ -284,7 +434,8 @@ def manage(module, client):
                                  % (label, ", ".join(CREATE_NEEDS), ", ".join(missing)))
         create_body = dict(name=name, relativepath=params["relativepath"], exposers=exposers,
                            profile=profile, templates=templates or [], size=size)
-    return manager.present(current, desired, create_body)
+        create_body.update((key, sent.get(key, desired[key])) for key in MUTABLE[1:] if desired[key] is not None)
+    return manager.present(current, desired, create_body, sent)
 
 
 def main():
@@ -296,7 +447,12 @@ def main():
             exposers=dict(type="list", elements="str"),
             templates=dict(type="list", elements="str"),
             size=dict(type="str"),
+            owner=dict(type="str"),
+            group=dict(type="str"),
+            permissions=dict(type="raw"),
+            acl=dict(type="list", elements="str"),
             force=dict(type="bool", default=False),
+            **notes_argument_spec()
         ),
     )
     run_module(module, lambda client: manage(module, client))

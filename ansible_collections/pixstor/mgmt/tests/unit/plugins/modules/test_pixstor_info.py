@@ -157,3 +157,23 @@ def test_options_win_over_the_environment(run_module, http, no_pixstor_env, tmp_
 def test_a_timeout_that_is_not_positive_fails(run_module, http, no_pixstor_env):
     outcome, result = run_module(pixstor_info.main, dict(gather=["spaces"], timeout=0))
     assert (outcome, result["msg"]) == ("fail", "timeout must be a positive number of seconds, got 0")
+
+
+def test_profiles_list_their_ilm_steps_in_order_when_both_are_gathered(run_module, http):
+    render = cj_item("profiles", "p1", name="render")
+    plain = cj_item("profiles", "p2", name="plain")
+    cold = cj_item("ilmsteps", "s2", name="cold", profile="/profiles/p1", order=2, action="migrate")
+    scratch = cj_item("ilmsteps", "s1", name="scratch", profile="/profiles/p1", order=1, action="delete")
+    http.expect("GET", "/profiles/", json_body=cj_doc(render, plain))
+    http.expect("GET", "/ilmsteps/", json_body=cj_doc(cold, scratch))
+    outcome, result = run_module(pixstor_info.main, dict(gather=["ilmsteps", "profiles"]))
+    assert outcome == "exit", result
+    assert [s["name"] for s in result["ilmsteps"]] == ["cold", "scratch"]     # as the API lists them
+    assert dict((p["name"], [s["name"] for s in p["ilm_steps"]]) for p in result["profiles"]) == {
+        "render": ["scratch", "cold"], "plain": []}
+
+
+def test_profiles_alone_have_no_ilm_steps_key(run_module, http):
+    http.expect("GET", "/profiles/", json_body=cj_doc(cj_item("profiles", "p1", name="render")))
+    outcome, result = run_module(pixstor_info.main, dict(gather=["profiles"]))
+    assert (outcome, "ilm_steps" in result["profiles"][0], "ilmsteps" in result) == ("exit", False, False)

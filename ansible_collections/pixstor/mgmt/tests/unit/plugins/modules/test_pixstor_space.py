@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.pixstor.mgmt.plugins.modules import pixstor_space
 from ansible_collections.pixstor.mgmt.tests.unit.pixstor_fakes import (
     accepted_headers, cj_doc, cj_error, cj_item, job_item,
@@ -17,7 +19,8 @@ ARGS = dict(name="sleepy-snake", profile="mmfs1-sas1", exposers=["mmfs1"], relat
 def space(**data):
     fields = dict(name="sleepy-snake", relativepath="projects/sleepy_snake", profile="/profiles/p1",
                   exposers=["/exposers/e1"], templates=["/templates/t1"], size=4 * GIB, fileset="sas1-sleepy-snake",
-                  path="/mmfs1/projects/sleepy_snake", used=0)
+                  path="/mmfs1/projects/sleepy_snake", used=0, owner=None, group=None, permissions="2770", acl=None,
+                  comment=None, extras=None)
     fields.update(data)
     return cj_item("spaces", "s1", **fields)
 
@@ -30,6 +33,13 @@ def expect_profile(http):
 def expect_lookup(http, *found):
     expect_profile(http)
     http.expect("GET", "/spaces/", where={"name": "sleepy-snake", "profile": "/profiles/p1"}, json_body=cj_doc(*found))
+
+
+def created(**more):
+    """The body of the POST creating the space of ARGS, with `more` fields after its own, in that order."""
+    fields = dict(name="sleepy-snake", relativepath="projects/sleepy_snake", exposers=["/exposers/e1"],
+                  profile="/profiles/p1", templates=["/templates/t1"], size=4 * GIB, **more)
+    return {"template": {"data": [{"name": name, "value": value} for name, value in fields.items()]}}
 
 
 def expect_refs(http, exposers=("mmfs1",), templates=("project_template",)):
@@ -45,13 +55,7 @@ def test_create_posts_the_space_and_waits_for_its_job(run_module, http):
     expect_refs(http)
     http.expect("POST", "/spaces/", status=202, headers=accepted_headers("spaces", "s1", "j1"),
                 json_body=cj_doc(space(status="NEW")),
-                body={"template": {"data": [
-                    {"name": "name", "value": "sleepy-snake"},
-                    {"name": "relativepath", "value": "projects/sleepy_snake"},
-                    {"name": "exposers", "value": ["/exposers/e1"]},
-                    {"name": "profile", "value": "/profiles/p1"},
-                    {"name": "templates", "value": ["/templates/t1"]},
-                    {"name": "size", "value": 4 * GIB}]}})
+                body=created())
     http.expect("GET", "/jobs/j1", json_body=cj_doc(job_item("j1", "COMPLETED", "spaces", "s1")))
     http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ACTIVE")))
     http.expect("GET", "/spaces/s1", json_body=cj_doc(space()))
@@ -139,7 +143,8 @@ def test_a_new_size_is_a_resize_with_if_match(run_module, http):
     assert http.calls[-6]["headers"]["If-Match"] == '"v1"'
     assert result["diff"]["before"] == {
         "name": "sleepy-snake", "profile": "mmfs1-sas1", "relativepath": "projects/sleepy_snake",
-        "exposers": ["mmfs1"], "templates": ["project_template"], "size": 4 * GIB}
+        "exposers": ["mmfs1"], "templates": ["project_template"], "size": 4 * GIB, "owner": None, "group": None,
+        "permissions": "2770", "acl": [], "comment": "", "extras": {}}
     assert result["diff"]["after"] == dict(result["diff"]["before"], size=8 * GIB)
     assert result["space"]["size"] == 8 * GIB
 
@@ -412,3 +417,129 @@ def test_password_grant_then_lookup(run_module, http):
                                                           username="admin", password="s3cret"))
     assert (outcome, result["changed"]) == ("exit", False)
     assert http.calls[0]["data"] == {"grant_type": "password", "username": "admin", "password": "s3cret"}
+
+
+# Secured to a group, with the user's notes ------------------------------------------------
+
+SECURED = dict(owner="alice", group="render", permissions="2770",
+               acl=["group:render-leads:rwx", "default:group:render-leads:rwx"], comment="season 2",
+               extras={"code": "SNK", "cost_centre": 4711})
+
+
+def test_create_sends_owner_group_permissions_acl_and_notes(run_module, http):
+    expect_lookup(http)
+    expect_refs(http)
+    http.expect("POST", "/spaces/", status=202, headers=accepted_headers("spaces", "s1", "j1"),
+                json_body=cj_doc(space(status="NEW", **SECURED)),
+                # the ACL in the long form, in the task's order, once each
+                body=created(comment="season 2", extras={"code": "SNK", "cost_centre": 4711}, owner="alice",
+                             group="render", permissions="2770",
+                             acl=["group:render-leads:rwx", "default:group:render-leads:r-x"]))
+    http.expect("GET", "/jobs/j1", json_body=cj_doc(job_item("j1", "COMPLETED", "spaces", "s1")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ACTIVE")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(**SECURED)))
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, **dict(SECURED, acl=[
+        "g:render-leads:rwx", "d:g:render-leads:rx", "group:render-leads:rwx"])))
+    assert outcome == "exit", result
+    assert (result["changed"], result["actions"], result["msg"]) == (True, ["create"], "space 'sleepy-snake' created")
+    assert (result["space"]["group"], result["space"]["comment"]) == ("render", "season 2")
+
+
+def test_a_secured_space_run_again_with_the_same_values_otherwise_spelt_is_no_change(run_module, http):
+    expect_lookup(http, space(**dict(SECURED, permissions="0770")))
+    expect_names(http)
+    outcome, result = run_module(pixstor_space.main, dict(
+        name="sleepy-snake", profile="mmfs1-sas1", owner="alice", group="render", permissions="770",
+        acl=["d:group:render-leads:rwx", "g:render-leads:rwx"], comment="season 2",
+        extras={"cost_centre": 4711, "code": "SNK"}), diff=True)
+    assert (outcome, result["changed"], result["actions"]) == ("exit", False, []), result
+    assert result["diff"]["before"]["acl"] == ["default:group:render-leads:rwx", "group:render-leads:rwx"]
+    assert writes_of(http) == []
+
+
+def test_a_new_group_and_mode_are_an_update_job_sent_with_the_mode_in_four_digits(run_module, http):
+    expect_lookup(http, space(**SECURED))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(**SECURED)), headers={"ETag": '"v1"'})
+    http.expect("PATCH", "/spaces/s1", status=202, headers=accepted_headers("spaces", "s1", "j2"),
+                json_body=cj_doc(space(status="PENDING", **SECURED)),
+                body={"template": {"data": [{"name": "group", "value": "comp"},
+                                            {"name": "permissions", "value": "0750"}]}})
+    http.expect("GET", "/jobs/j2", json_body=cj_doc(job_item("j2", "COMPLETED", "spaces", "s1", "update")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ACTIVE")))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(**dict(SECURED, group="comp", permissions="0750"))))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", group="comp",
+                                                          permissions="750"))
+    assert outcome == "exit", result
+    assert (result["actions"], result["msg"]) == (["update"], "space 'sleepy-snake' updated (group, permissions)")
+    assert result["job"] == {"href": "/jobs/j2", "status": "COMPLETED"}
+    assert http.calls[3]["headers"]["If-Match"] == '"v1"'
+
+
+def test_three_digits_drop_the_setgid_bit_and_that_is_a_change(run_module, http):
+    expect_lookup(http, space())
+    expect_names(http)
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1",
+                                                          permissions="770"), check_mode=True, diff=True)
+    assert (outcome, result["changed"], result["actions"]) == ("exit", True, ["update"])
+    assert (result["diff"]["before"]["permissions"], result["diff"]["after"]["permissions"]) == ("2770", "0770")
+    assert result["msg"] == "space 'sleepy-snake' would be updated (permissions)"
+    assert writes_of(http) == []
+
+
+def test_an_empty_acl_removes_the_entries(run_module, http):
+    expect_lookup(http, space(acl=["group:render-leads:rwx"]))
+    expect_names(http)
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", acl=[]),
+                                 check_mode=True, diff=True)
+    assert (outcome, result["changed"]) == ("exit", True)
+    assert (result["diff"]["before"]["acl"], result["diff"]["after"]["acl"]) == (["group:render-leads:rwx"], [])
+
+
+def test_a_comment_alone_answers_at_once_without_a_job(run_module, http):
+    expect_lookup(http, space())
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space()))
+    http.expect("PATCH", "/spaces/s1", status=200, json_body=cj_doc(space(comment="season 2")),
+                body={"template": {"data": [{"name": "comment", "value": "season 2"}]}})
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1",
+                                                          comment="season 2"))
+    assert outcome == "exit", result
+    assert (result["changed"], result["actions"], result["job"]) == (True, ["update"], None)
+    assert result["msg"] == "space 'sleepy-snake' updated (comment)"
+
+
+def test_extras_compare_as_a_whole(run_module, http):
+    expect_lookup(http, space(extras={"code": "SNK", "cost_centre": 4711}))
+    expect_names(http)
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1",
+                                                          extras={"code": "SNK"}), check_mode=True, diff=True)
+    assert (outcome, result["changed"], result["diff"]["after"]["extras"]) == ("exit", True, {"code": "SNK"})
+
+
+def test_a_resize_with_other_changes_is_an_update_saying_both(run_module, http):
+    expect_lookup(http, space())
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", size="8G",
+                                                          group="render"), check_mode=True)
+    assert (outcome, result["actions"]) == ("exit", ["update"])
+    assert result["msg"] == "space 'sleepy-snake' would be updated (group, size from 4GiB to 8GiB)"
+
+
+@pytest.mark.parametrize("value, why", [
+    (504, "permissions must be a quoted string of 3 or 4 octal digits such as '2770'; got the number 504: quote it "
+          "(YAML reads an unquoted 0770 as the number 504)"),
+    ("2798", "permissions must be 3 or 4 octal digits such as '2770'; got '2798'"),
+    ("", "permissions must be 3 or 4 octal digits such as '2770'; got ''"),
+])
+def test_permissions_that_are_not_octal_digits_fail_before_any_request(run_module, http, value, why):
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, permissions=value))
+    assert (outcome, result["msg"]) == ("fail", "space 'sleepy-snake': " + why)
+    assert http.calls == []
+
+
+def writes_of(http):
+    return [c["method"] for c in http.calls if c["method"] != "GET"]
+
+
+def expect_names(http):
+    """The reads of a diff that names the exposers and templates the task did not name."""
+    http.expect("GET", "/exposers/e1", json_body=cj_doc(cj_item("exposers", "e1", name="mmfs1")))
+    http.expect("GET", "/templates/t1", json_body=cj_doc(cj_item("templates", "t1", name="project_template")))
