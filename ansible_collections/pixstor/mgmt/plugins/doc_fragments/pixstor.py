@@ -125,8 +125,9 @@ options:
   extras:
     description:
       - Your own keys and values (additional metadata and settings), a dictionary kept by the API as a JSON object
-        and queryable with C(where) on its top-level keys (V({"extras.project": "p1"}) in
-        M(pixstor.mgmt.pixstor_info)). Keys are 1 to 64 letters, digits, V(_) or V(-), starting with a letter or V(_).
+        and queryable with C(where) on its top-level keys, C(extras.KEY) in the O(pixstor.mgmt.pixstor_info#module:where)
+        of M(pixstor.mgmt.pixstor_info). Keys are 1 to 64 letters, digits, V(_) or V(-), starting with a letter or
+        V(_).
       - Compared as a whole, values with their types (V(1) is not V("1")); the order of the keys does not matter.
         A different dictionary replaces the one on the server, keys left out included.
       - Left as they are when not set; V({}) removes them.

@@ -45,8 +45,8 @@ options:
       - Compared in order, so a different order is a change. Each step's position is its place in the list (the first
         is 1). The server holds each position once, so a step that takes the position another step leaves waits for
         it; a swap moves one step past the end first.
-      - A step's fields are compared whole: a condition left out means the step has no such condition, and is removed
-        from an existing step. Only O(ilm_steps[].comment) and O(ilm_steps[].extras) are left as they are when not set.
+      - A step's fields are compared whole, so a condition left out means the step has no such condition, and is
+        removed from an existing step. Only O(ilm_steps[].comment) and O(ilm_steps[].extras) are left as they are when not set.
       - A step that a failed job left V(ERRORED) is deleted and created again.
     type: list
     elements: dict
@@ -114,15 +114,15 @@ options:
       - V(present) makes sure the profile exists (with its O(ilm_steps), when given); V(absent) makes sure it does
         not, and its steps go with it.
       - The API refuses (HTTP 409) to delete a profile that spaces use, and names them; delete those spaces first.
-  wait:
-    description:
-      - With several writes (the profile, then its steps), every write but the last is waited for whatever this
-        option says, since a step may take the position another one leaves.
 extends_documentation_fragment:
   - pixstor.mgmt.pixstor
   - pixstor.mgmt.pixstor.state
   - pixstor.mgmt.pixstor.notes
   - pixstor.mgmt.pixstor.attributes
+notes:
+  - With several writes (the profile, then its steps), every write but the last is waited for whatever O(wait) says,
+    since a step may take the position another one leaves, and a step is checked against its profile as the server
+    has it.
 seealso:
   - module: pixstor.mgmt.pixstor_space
   - module: pixstor.mgmt.pixstor_info
@@ -411,7 +411,7 @@ def create_body(profile_href, step, sent):
 
 def step_report(ops, current):
     """What happens to each step, in the words of the result's msg: [(name, what)]."""
-    recreated = set(name for kind, name, _ in ops if kind == "create") & set(current)
+    recreated = set(op[1] for op in ops if op[0] == "create") & set(current)
     what = {}
     for kind, name, arg in ops:
         if name in recreated:
@@ -503,8 +503,8 @@ def manage(module, client):
         final = client.find("ilmsteps", dict(profile=profile_href))
     elif module.check_mode and given is not None:
         final = predicted_steps(steps, wanted)
-        for kind, step_name, _ in ops:
-            manager.act("%s ilm step %s" % (kind, step_name))
+        for op in ops:
+            manager.act("%s ilm step %s" % op[:2])
     else:
         final = list(steps.values())
     result["ilm_steps"] = sorted([public(step) for step in final], key=lambda s: s.get("order") or 0)

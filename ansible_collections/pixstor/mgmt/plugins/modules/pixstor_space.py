@@ -88,8 +88,8 @@ options:
   permissions:
     description:
       - Mode of the space's root folder, as a quoted string of 3 or 4 octal digits. The server's default is
-        V('2770'): owner and group may read, write and enter, others nothing, and the setgid bit (the leading V(2))
-        makes new files and folders take the space's group.
+        V('2770'), where owner and group may read, write and enter, others nothing, and the setgid bit (the leading
+        V(2)) makes new files and folders take the space's group.
       - Compared as a mode, so V('770') and V('0770') are the same value; a 3-digit value has no setuid, setgid or
         sticky bit, so V('770') is not V('2770'). Give four digits to keep the setgid bit.
       - A number is refused, as YAML reads an unquoted V(0770) as 504.

@@ -438,15 +438,15 @@ def test_create_sends_owner_group_permissions_acl_and_notes(run_module, http):
     http.expect("GET", "/jobs/j1", json_body=cj_doc(job_item("j1", "COMPLETED", "spaces", "s1")))
     http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ACTIVE")))
     http.expect("GET", "/spaces/s1", json_body=cj_doc(space(**SECURED)))
-    outcome, result = run_module(pixstor_space.main, dict(ARGS, **dict(SECURED, acl=[
-        "g:render-leads:rwx", "d:g:render-leads:rx", "group:render-leads:rwx"])))
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, **{**SECURED, "acl": [
+        "g:render-leads:rwx", "d:g:render-leads:rx", "group:render-leads:rwx"]}))
     assert outcome == "exit", result
     assert (result["changed"], result["actions"], result["msg"]) == (True, ["create"], "space 'sleepy-snake' created")
     assert (result["space"]["group"], result["space"]["comment"]) == ("render", "season 2")
 
 
 def test_a_secured_space_run_again_with_the_same_values_otherwise_spelt_is_no_change(run_module, http):
-    expect_lookup(http, space(**dict(SECURED, permissions="0770")))
+    expect_lookup(http, space(**{**SECURED, "permissions": "0770"}))
     expect_names(http)
     outcome, result = run_module(pixstor_space.main, dict(
         name="sleepy-snake", profile="mmfs1-sas1", owner="alice", group="render", permissions="770",
@@ -466,7 +466,7 @@ def test_a_new_group_and_mode_are_an_update_job_sent_with_the_mode_in_four_digit
                                             {"name": "permissions", "value": "0750"}]}})
     http.expect("GET", "/jobs/j2", json_body=cj_doc(job_item("j2", "COMPLETED", "spaces", "s1", "update")))
     http.expect("GET", "/spaces/s1", json_body=cj_doc(cj_item("spaces", "s1", status="ACTIVE")))
-    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(**dict(SECURED, group="comp", permissions="0750"))))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space(**{**SECURED, "group": "comp", "permissions": "0750"})))
     outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1", group="comp",
                                                           permissions="750"))
     assert outcome == "exit", result
