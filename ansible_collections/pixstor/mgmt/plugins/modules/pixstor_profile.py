@@ -358,11 +358,14 @@ def plan_steps(current, wanted):
 class Steps(object):
     """The ILM steps of one profile, driven to the task's list one write at a time."""
 
-    def __init__(self, module, client, manager, profile_label):
+    def __init__(self, module, client, profile_label, steps, sent):
         self.module = module
         self.client = client
-        self.manager = manager          # the profile's: its result gathers every action and job
         self.profile_label = profile_label
+        self.current = dict(steps)      # by name, as last read
+        self.sent = sent
+        self.actions = []               # every write of the task, in order, the profile's included
+        self.job = None                 # the job of the last write
 
     def step_manager(self, profile_href, name, wait):
         label = "ILM step %r of %s" % (name, self.profile_label)
@@ -374,33 +377,31 @@ class Steps(object):
         manager.wait = wait
         return manager
 
-    def apply(self, profile_href, current, ops, sent, wait_last):
+    def apply(self, profile, ops, wait_last):
         """Run the planned writes; every write but the last is waited for (the next may take the
-        position it leaves), the last as the task says."""
-        current = dict(current)
-        result = self.manager.result
+        position it leaves), the last as `wait_last` says."""
         for index, (kind, name, arg) in enumerate(ops):
-            manager = self.step_manager(profile_href, name, wait_last or index < len(ops) - 1)
+            manager = self.step_manager(profile["href"], name, wait_last or index < len(ops) - 1)
             action = "%s ilm step %s" % (kind, name)
             try:
                 if kind == "delete":
-                    manager.absent(current.pop(name))
+                    manager.absent(self.current.pop(name))
                 else:
                     wanted = dict(name=name, order=arg) if kind == "move" else arg
-                    body = create_body(profile_href, arg, sent[name]) if kind == "create" else None
-                    manager.present(current.get(name), wanted, body, sent.get(name))
-                    current[name] = manager.result["ilm_step"]
+                    body = create_body(profile["href"], arg, self.sent[name]) if kind == "create" else None
+                    manager.present(self.current.get(name), wanted, body, self.sent.get(name))
+                    self.current[name] = manager.result["ilm_step"]
             except PixstorError as exc:
                 # What was written stays written: the failed result says so, this write included when
                 # it was accepted (its job failed, or the wait timed out) rather than refused.
-                done = result["actions"] + ([action] if isinstance(exc, WaitFailed) else [])
-                exc.result.update(changed=bool(done), actions=done, profile=result.get("profile"),
-                                  job=exc.result.get("job") or result["job"])
-                if result["actions"]:
-                    exc.msg = "%s (written before: %s)" % (exc.msg, ", ".join(result["actions"]))
+                done = self.actions + ([action] if isinstance(exc, WaitFailed) else [])
+                exc.result.update(changed=bool(done), actions=done, profile=public(profile),
+                                  job=exc.result.get("job") or self.job)
+                if self.actions:
+                    exc.msg = "%s (written before: %s)" % (exc.msg, ", ".join(self.actions))
                 raise
-            self.manager.act(action)
-            result["job"] = manager.result["job"] or result["job"]
+            self.actions.append(action)
+            self.job = manager.result["job"] or self.job
 
 
 def create_body(profile_href, step, sent):
@@ -490,23 +491,35 @@ def manage(module, client):
     create_body = None
     if current is None:
         create_body = dict((key, value) for key, value in desired.items() if value is not None)
-    # The steps of a profile still to be created need it made first.
-    manager.wait = params["wait"] or bool(ops)
+    # Steps that go, go first: a new placement is never checked against steps about to go. Then
+    # the profile (made or changed: the steps are checked against it as the server has it), then
+    # the other steps. Every write but the last is waited for.
+    deletes = [op for op in ops if op[0] == "delete" and op[1] not in set(o[1] for o in ops if o[0] == "create")]
+    rest = [op for op in ops if op not in deletes]
+    profile_changes = current is None or any(
+        value is not None and observe(current).get(key) != value for key, value in desired.items())
+    steps_run = Steps(module, client, label, steps, sent)
+    if deletes and not module.check_mode:
+        steps_run.apply(current, deletes, params["wait"] or bool(rest) or profile_changes)
+    manager.wait = params["wait"] or bool(rest)
     result = manager.present(current, desired, create_body)
     before, after = result["diff"]["before"], result["diff"]["after"]
     placement = warn_placement(module, client, label, result, before, after)
 
-    profile_acted = bool(result["actions"])
-    if ops and not module.check_mode:
-        profile_href = result["profile"]["href"]
-        Steps(module, client, manager, label).apply(profile_href, steps, ops, sent, params["wait"])
-        final = client.find("ilmsteps", dict(profile=profile_href))
-    elif module.check_mode and given is not None:
-        final = predicted_steps(steps, wanted)
-        for op in ops:
-            manager.act("%s ilm step %s" % op[:2])
+    profile_actions, profile_job = list(result["actions"]), result["job"]
+    steps_run.actions.extend(profile_actions)
+    steps_run.job = profile_job or steps_run.job
+    if rest and not module.check_mode:
+        steps_run.apply(result["profile"], rest, params["wait"])
+    if module.check_mode:
+        steps_run.actions = ["%s ilm step %s" % op[:2] for op in deletes] + profile_actions + [
+            "%s ilm step %s" % op[:2] for op in rest]
+        final = predicted_steps(steps, wanted) if given is not None else list(steps.values())
+    elif ops:
+        final = client.find("ilmsteps", dict(profile=result["profile"]["href"]))
     else:
         final = list(steps.values())
+    result.update(actions=steps_run.actions, changed=bool(steps_run.actions), job=steps_run.job)
     result["ilm_steps"] = sorted([public(step) for step in final], key=lambda s: s.get("order") or 0)
     if placement:
         result["placement_message"] = placement
@@ -517,7 +530,7 @@ def manage(module, client):
         verb = "would be " if module.check_mode else ""
         report = step_report(ops, steps)
         result["msg"] = "%s; ILM step%s %s" % (
-            result["msg"] if profile_acted else "%s unchanged" % label, "s" if len(report) > 1 else "",
+            result["msg"] if profile_actions else "%s unchanged" % label, "s" if len(report) > 1 else "",
             ", ".join("%s %s%s" % (step_name, verb, what) for step_name, what in report))
     return result
 

@@ -445,3 +445,34 @@ def plan(current, wanted):
 ])
 def test_the_plan_takes_free_positions_and_detours_only_for_cycles(current, wanted, ops):
     assert plan(current, wanted) == ops
+
+
+def test_steps_that_go_go_before_a_new_placement_and_the_others_follow_it(run_module, http):
+    expect_lookup(http, profile())
+    expect_datastore(http, "sata1", "d2")
+    expect_steps(http, scratch(), cold())
+    expect_delete(http, cold(), "j1")      # it migrates to sata1, the new placement: it must not meet it
+    expect_patch(http, profile(), "j2", final=profile(datastore=SATA1), message=PLACEMENT, datastore=SATA1)
+    expect_patch(http, scratch(), "j3", final=scratch(modification_days=3), modification_days=3)
+    expect_steps(http, scratch(modification_days=3))
+    outcome, result = run_module(pixstor_profile.main, dict(name="render", datastore="sata1", ilm_steps=[
+        dict(SCRATCH, modification_days=3)]))
+    assert outcome == "exit", result
+    assert result["actions"] == ["delete ilm step cold", "update", "update ilm step scratch"]
+    assert result["msg"] == ("profile 'render' updated (datastore); ILM steps cold deleted, "
+                             "scratch updated (modification_days)")
+    assert (result["placement_message"], result["job"]) == (PLACEMENT, {"href": "/jobs/j3", "status": "COMPLETED"})
+
+
+def test_check_mode_lists_the_writes_in_the_order_they_would_be_made(run_module, http):
+    expect_lookup(http, profile())
+    expect_datastore(http, "sata1", "d2")
+    expect_steps(http, scratch(), cold())
+    http.expect("GET", SAS1, json_body=cj_doc(cj_item("datastores", "d1", name="sas1")))     # the warning names it
+    outcome, result = run_module(pixstor_profile.main, dict(name="render", datastore="sata1", ilm_steps=[
+        dict(SCRATCH, modification_days=3)]), check_mode=True)
+    assert (outcome, result["changed"]) == ("exit", True)
+    assert result["actions"] == ["delete ilm step cold", "update", "update ilm step scratch"]
+    assert result["msg"] == ("profile 'render' would be updated (datastore); ILM steps cold would be deleted, "
+                             "scratch would be updated (modification_days)")
+    assert writes(http) == []
