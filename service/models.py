@@ -172,6 +172,24 @@ class Template(Resource):
         indexes = ((("created", "id"), False),)
 
 
+class SnapshotPolicy(Resource):
+    """Snapshots of the spaces that list the policy, taken on its schedule, pruned by its retention
+    (service.tasks.policies)."""
+    name = CharField(unique=True, help_text="snapshot policy name", validators=[NAME], immutable=True)
+    schedule = CharField(help_text="when snapshots are taken (UTC): cron fields minute hour day-of-month "
+                                   "day-of-week, such as '0 * * *' hourly", shape=lifecycle.schedule)
+    prefix = CharField(help_text="the policy's snapshots are named {prefix}-{UTC time of the slot}",
+                       validators=[NAME], immutable=True, max_length=200)
+    retain_count = IntegerField(null=True, help_text="keep this many of the newest snapshots per space",
+                                validators=[positive])
+    retain_duration = CharField(null=True, help_text="keep each snapshot this long from its slot (such as 7d "
+                                                     "or 12h): its expires", shape=lifecycle.duration)
+
+    class Meta:
+        collection = "snapshotpolicies"
+        indexes = ((("created", "id"), False),)
+
+
 class Space(Resource):
     name = CharField(help_text="space name", validators=[NAME], immutable=True)
     relativepath = CharField(help_text="path of the space relative to its exposers", immutable=True,
@@ -187,6 +205,8 @@ class Space(Resource):
     path = CharField(null=True, help_text="path of the space on its filesystem", read_only=True,
                      max_length=4096)
     used = BigIntegerField(null=True, help_text="bytes used in the space, as last measured", read_only=True)
+    snapshot_policies = ManyToManyField(SnapshotPolicy, help_text="snapshot policies that apply to the space",
+                                        null=True, in_template=False, backref="spaces")
 
     class Meta:
         collection = "spaces"
@@ -203,6 +223,8 @@ class Snapshot(Resource):
     exposer = ForeignKeyField(Exposer, null=True, help_text="filesystem (exposer) the snapshot is of",
                               immutable=True, backref="snapshots")
     path = CharField(null=True, help_text="path of the snapshot", read_only=True, max_length=4096)
+    policy = ForeignKeyField(SnapshotPolicy, null=True, help_text="snapshot policy that took the snapshot",
+                             read_only=True, backref="snapshots", on_delete="SET NULL")
     # the scheduler deletes the snapshot once this time (UTC) has come; none: kept until deleted
     expires = DateTimeField(null=True, index=True, shape=lifecycle.parse_timestamp, in_template=False,
                             help_text="when the snapshot is deleted (ISO 8601, UTC); on create, retain_for "
@@ -217,6 +239,19 @@ class Snapshot(Resource):
 
 SpaceTemplate = Space.templates.through_model
 SpaceExposer = Space.exposers.through_model
+SpaceSnapshotPolicy = Space.snapshot_policies.through_model
+
+
+class PolicyRun(peewee.Model):
+    """The latest slot of a policy taken for a space: the scheduler's conditional UPDATE of it
+    lets one look alone take a slot."""
+    policy = peewee.ForeignKeyField(SnapshotPolicy, on_delete="CASCADE", backref="runs")
+    space = peewee.ForeignKeyField(Space, on_delete="CASCADE", backref="policy_runs")
+    last_slot = peewee.DateTimeField()
+
+    class Meta:
+        database = database
+        indexes = ((("policy", "space"), True),)
 
 
 class Job(BaseModel):
@@ -283,7 +318,7 @@ class Lease(peewee.Model):
         database = database
 
 
-RESOURCES = [Exposer, Datastore, Profile, IlmStep, Template, Space, Snapshot, Job]
-TABLES = [Exposer, Datastore, Profile, IlmStep, Template, Space, SpaceTemplate, SpaceExposer, Snapshot, Job,
-          User, Token, LoginFailure, Lease]
+RESOURCES = [Exposer, Datastore, Profile, IlmStep, Template, SnapshotPolicy, Space, Snapshot, Job]
+TABLES = [Exposer, Datastore, Profile, IlmStep, Template, SnapshotPolicy, Space, SpaceTemplate, SpaceExposer,
+          SpaceSnapshotPolicy, Snapshot, PolicyRun, Job, User, Token, LoginFailure, Lease]
 BY_COLLECTION = {m._meta.collection: m for m in RESOURCES}

@@ -132,3 +132,127 @@ def test_expired_snapshots_are_deleted_on_time_by_jobs_with_logs(srv, clock):
     assert wait_status(session, srv.url + later, wanted=(), timeout=20) is None
     assert sorted(p.name for p in snapshots.iterdir()) == ["kept"]
     assert data_of(session.get(srv.url + kept).json())["status"] == "ACTIVE"
+
+
+# Snapshot policies ---------------------------------------------------------------------------
+
+def make_policy(session, srv, name="hourly", schedule="0 * * *", **values):
+    answer = session.post(srv.url + "/snapshotpolicies/", headers=CJ,
+                          json=cj_body(name=name, schedule=schedule, prefix=name, **values))
+    assert answer.status_code == 202, answer.text
+    href = answer.json()["collection"]["items"][0]["href"]
+    assert wait_status(session, srv.url + href) == "ACTIVE"
+    return href
+
+
+def apply_policies(session, srv, space, *policies):
+    answer = session.patch(srv.url + space, json={"snapshot_policies": list(policies)})
+    assert answer.status_code == 200, answer.text
+    assert data_of(answer.json())["snapshot_policies"] == list(policies)
+
+
+def slot(hour, day=2):
+    return f"{datetime.datetime(2026, 3, day) + datetime.timedelta(hours=hour):%Y%m%dT%H%MZ}"
+
+
+def policy_snapshots(session, srv, policy):
+    found = session.get(srv.url + "/snapshots/", params={
+        "where": f'{{"policy": "{policy.rsplit("/", 1)[1]}"}}', "sort": "name", "max_results": 100}).json()
+    return {data_of(found, i)["name"]: data_of(found, i)["status"] for i in range(len(found["collection"]["items"]))}
+
+
+def wait_policy_snapshots(session, srv, policy, names, timeout=20):
+    """Until the policy's snapshots are exactly `names`, all ACTIVE."""
+    wanted = {name: "ACTIVE" for name in names}
+    wait_for(lambda: policy_snapshots(session, srv, policy) == wanted, timeout=timeout,
+             what=f"the snapshots of {policy} to be {sorted(names)}")
+
+
+def test_policies_are_validated_and_spaces_list_them(srv, clock):
+    session = srv.session("operator1", "operator-pass")
+    post = lambda **values: session.post(srv.url + "/snapshotpolicies/", headers=CJ,  # noqa: E731
+                                         json=cj_body(**{"name": "p", "prefix": "p", **values}))
+    assert "four cron fields" in details(post(schedule="0 * *", retain_count=3))["schedule"]
+    assert "from 0 to 59" in details(post(schedule="60 * * *", retain_count=3))["schedule"]
+    assert "from 0 to 7" in details(post(schedule="0 0 * 8", retain_count=3))["schedule"]
+    assert "not a duration" in details(post(schedule="0 * * *", retain_duration="3 days"))["retain_duration"]
+    assert "without retention" in details(post(schedule="*/15 8-18 * 1-5"))["retain_count"]
+    policy = make_policy(session, srv, schedule="*/15  8-18 * 1-5", retain_duration="2d")
+    assert data_of(session.get(srv.url + policy).json())["schedule"] == "*/15 8-18 * 1-5"
+
+    space = make_space(session, srv)
+    template = [d["name"] for d in session.get(srv.url + "/spaces/").json()["collection"]["template"]["data"]]
+    assert "snapshot_policies" not in template
+    apply_policies(session, srv, space, policy)
+    refused = session.delete(srv.url + policy)
+    assert refused.status_code == 409 and "applies to spaces s" in refused.json()["collection"]["error"]["message"]
+    assert session.delete(srv.url + policy, params={"force": "true"}).status_code == 202
+    assert wait_status(session, srv.url + policy, wanted=()) is None
+    assert data_of(session.get(srv.url + space).json())["snapshot_policies"] == []
+
+
+def test_hourly_policy_keeping_3_over_a_day_leaves_the_3_newest(srv, clock):
+    session = srv.session()
+    space = make_space(session, srv)
+    policy = make_policy(session, srv, retain_count=3)
+    apply_policies(session, srv, space, policy)
+    # the space's first look takes the latest slot, 09:00
+    wait_policy_snapshots(session, srv, policy, [f"hourly-{slot(9)}"])
+    for hour in range(10, 10 + 24):
+        clock.set(datetime.datetime(2026, 3, 2) + datetime.timedelta(hours=hour))
+        wait_policy_snapshots(session, srv, policy, [f"hourly-{slot(h)}" for h in range(max(9, hour - 2), hour + 1)])
+    newest = [f"hourly-{slot(h)}" for h in (31, 32, 33)]
+    assert sorted(p.name for p in (srv.mountpoint / "p" / "s" / ".snapshots").iterdir()) == newest
+    pruned = session.get(srv.url + "/jobs/", params={"where": '{"owner": "system:scheduler", "action": "delete"}'})
+    assert pruned.headers["X-Total-Count"] == "22"
+
+
+def test_retain_duration_sets_expires_and_a_missed_window_is_taken_once(tmp_path, clock):
+    srv = start_server(tmp_path, clock, worker=False)
+    try:
+        session = srv.session()
+        with srv.standalone_worker():
+            space = make_space(session, srv)
+            policy = make_policy(session, srv, retain_duration="5h")
+            apply_policies(session, srv, space, policy)
+            wait_policy_snapshots(session, srv, policy, [f"hourly-{slot(9)}"])
+        first = session.get(srv.url + "/snapshots/", params={"where": '{"name": "hourly-%s"}' % slot(9)}).json()
+        assert data_of(first)["expires"] == "2026-03-02T14:00:00Z"
+        clock.set(datetime.datetime(2026, 3, 2, 13, 30))     # no worker from 10:00 to 13:00
+        with srv.standalone_worker(name="back"):
+            wait_policy_snapshots(session, srv, policy, [f"hourly-{slot(9)}", f"hourly-{slot(13)}"])
+            clock.set(datetime.datetime(2026, 3, 2, 14, 0))    # 09:00 + 5h: expired; 14:00 taken
+            wait_policy_snapshots(session, srv, policy, [f"hourly-{slot(13)}", f"hourly-{slot(14)}"])
+    finally:
+        srv.stop()
+
+
+def active_names(session, srv, space):
+    found = session.get(srv.url + "/snapshots/", params={
+        "where": f'{{"space": "{space.rsplit("/", 1)[1]}", "status": "ACTIVE"}}', "max_results": 100}).json()
+    return {data_of(found, i)["name"] for i in range(len(found["collection"]["items"]))}
+
+
+def test_two_scaled_workers_never_take_a_scheduled_snapshot_twice(tmp_path, clock, postgres, redis_url):
+    srv = start_server(tmp_path, clock, worker=False, database=postgres, queue=redis_url)
+    try:
+        session = srv.session()
+        with srv.standalone_worker(name="w1") as w1, srv.standalone_worker(name="w2") as w2:
+            spaces = [make_space(session, srv, name) for name in ("a", "b")]
+            policy = make_policy(session, srv, retain_count=10)
+            for space in spaces:
+                apply_policies(session, srv, space, policy)
+            for hour in range(9, 15):
+                clock.set(datetime.datetime(2026, 3, 2, hour, 0))
+                wanted = {f"hourly-{slot(h)}" for h in range(9, hour + 1)}
+                for space in spaces:
+                    wait_for(lambda: active_names(session, srv, space) == wanted, timeout=20,
+                             what=f"{space} to have {sorted(wanted)}")
+            assert w1.poll() is None and w2.poll() is None     # both looked all along
+        creates = session.get(srv.url + "/jobs/", params={
+            "where": '{"owner": "system:scheduler", "action": "create"}'})
+        assert creates.headers["X-Total-Count"] == str(2 * 6)
+        errored = session.get(srv.url + "/jobs/", params={"where": '{"status": "ERRORED"}'})
+        assert errored.headers["X-Total-Count"] == "0"
+    finally:
+        srv.stop()

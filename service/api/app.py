@@ -316,12 +316,19 @@ def update(view, obj, fields):
     if obj.status in BUSY:
         raise busy(view.href(obj), obj.status, view.collection, obj.id)
     needs_job = view.check_update(obj, values)
-    params = {n: v for n, v in values.items() if getattr(obj, n) != v}
-    if not params:
+    params = {n: v for n, v in values.items() if n not in view.many and getattr(obj, n) != v}
+    # a writable relation (a space's snapshot_policies) needs no storage work: changed in place
+    current = view.related([obj])
+    links = {n: v for n, v in values.items() if n in view.many and [i.id for i in v] != current[n][obj.id]}
+    if not params and not links:
         return obj, None, None
     with database.atomic():
         # with a job, the new values are applied by the job once storage agrees
         before = _claim(view, obj, None if needs_job else params)
+        for name, items in links.items():
+            relation = getattr(obj, name)
+            relation.clear()
+            relation.add(items)
         view.guard("update", values, obj)
         if not needs_job:
             return view.model.get_by_id(obj.id), None, None

@@ -18,7 +18,7 @@ METHOD_ORDER = ("HEAD", "GET", "POST", "PATCH", "DELETE", "OPTIONS")
 ROLES = {
     "admin": {"*": READ + WRITE},
     "operator": {"spaces": READ + WRITE, "templates": READ + WRITE, "snapshots": READ + WRITE,
-                 "exposers": READ + WRITE, "*": READ},
+                 "snapshotpolicies": READ + WRITE, "exposers": READ + WRITE, "*": READ},
     "readonly": {"*": READ},
 }
 REALM = 'Basic realm="pixstor-mgmt", Bearer realm="pixstor-mgmt"'

@@ -103,3 +103,43 @@ def snapshot_expiry(migrator):
             table_name = "lease"
 
     Lease.create_table(safe=True)
+
+
+@step(7, "snapshot policies")
+def snapshot_policies(migrator):
+    from service.models import Space
+
+    def table(name, columns, indexes=(), model_name=None):     # a table as this step made it
+        meta = type("Meta", (), {"database": database, "table_name": name, "indexes": indexes})
+        # indexes are named after the model (the through model's: SpaceSnapshotPolicyThrough)
+        model = type(model_name or name, (peewee.Model,), {**columns, "Meta": meta})
+        model.create_table(safe=True)
+        return model
+
+    policy = table("snapshotpolicy", {
+        "id": peewee.CharField(primary_key=True, max_length=36),
+        "status": peewee.CharField(index=True),
+        "status_message": peewee.TextField(null=True),
+        "created": peewee.DateTimeField(),
+        "updated": peewee.DateTimeField(),
+        "comment": peewee.TextField(null=True),
+        "extras": peewee.TextField(null=True),
+        "name": peewee.CharField(unique=True),
+        "schedule": peewee.CharField(),
+        "prefix": peewee.CharField(max_length=200),
+        "retain_count": peewee.IntegerField(null=True),
+        "retain_duration": peewee.CharField(null=True),
+    }, ((("created", "id"), False),))
+    table("space_snapshotpolicy_through", {
+        "space": peewee.ForeignKeyField(Space),
+        "snapshotpolicy": peewee.ForeignKeyField(policy),
+    }, ((("space", "snapshotpolicy"), True),), "SpaceSnapshotPolicyThrough")
+    table("policyrun", {
+        "policy": peewee.ForeignKeyField(policy, on_delete="CASCADE"),
+        "space": peewee.ForeignKeyField(Space, on_delete="CASCADE"),
+        "last_slot": peewee.DateTimeField(),
+    }, ((("policy", "space"), True),))
+    snapshot = type("snapshot", (peewee.Model,), {
+        "policy": peewee.ForeignKeyField(policy, null=True, on_delete="SET NULL"),
+        "Meta": type("Meta", (), {"database": database, "table_name": "snapshot"})})
+    add_columns(migrator, "snapshot", {"policy_id": snapshot._meta.fields["policy"]})

@@ -23,7 +23,7 @@ def configure(settings):
     """Create the queue named by settings.queue.url and register the job task."""
     global _huey, _run_job
     # imported here, not at the top: the job bodies register themselves with the runner
-    from service.tasks import exposers, profiles, runner, snapshots, spaces, templates, upkeep  # noqa: F401
+    from service.tasks import exposers, policies, profiles, runner, snapshots, spaces, templates, upkeep  # noqa: F401
 
     scheme, _, rest = settings.queue.url.partition("://")
     if scheme == "sqlite":
