@@ -221,6 +221,7 @@ def main():
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL (127.0.0.1:5432)")
     parser.add_argument("--soak", type=float, help="seconds of mixed load for the memory check (default 600)")
     parser.add_argument("--out", help="folder for api.json and api.png (default bench/results)")
+    parser.add_argument("--sizes", help="two numbers of spaces, e.g. 1000,100000 (the default)")
     args = parser.parse_args()
     if args.smoke:
         sizes, settings = (20, 200), {"count": 60, "seconds": 1, "warmup": 5, "posts": 20, "settle": 1,
@@ -228,6 +229,8 @@ def main():
     else:
         sizes, settings = (1000, 100000), {"count": 20000, "seconds": 4, "warmup": 100, "posts": 400,
                                            "settle": 10, "idle": 30, "logins": 4}
+    if args.sizes:
+        sizes = tuple(int(n) for n in args.sizes.split(","))
     soak_seconds = args.soak if args.soak is not None else (3 if args.smoke else 600)
     results = {}
     print("bench.api: ours / bare Bottle+Peewee baseline, same database, same waitress settings", flush=True)

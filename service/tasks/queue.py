@@ -49,8 +49,9 @@ def queued():
     return {message.args[0] for message in _huey.pending() if message.args}
 
 
-LOOK = 0.02         # seconds between looks at the queue file for messages of other processes
-IDLE_WAIT = 2.0     # seconds a worker waits for the doorbell before it reads the queue anyway
+LOOK = 0.02         # seconds between looks at the queue file for messages of other processes while busy,
+LOOK_IDLE = 0.2     # ... backing off to this after a quiet spell
+IDLE_WAIT = 10.0    # seconds a worker waits for the doorbell before it reads the queue anyway
 
 
 class _Doorbell:
@@ -58,7 +59,7 @@ class _Doorbell:
     queued by this process rings it at once; one of another process (an API process without a
     worker, `job rerun`) changes the SQLite queue's files, which one watcher thread looks at
     every LOOK seconds (a stat, no query). Idle workers cost nearly nothing and pick a job up
-    within milliseconds."""
+    within milliseconds (another process's message: within LOOK_IDLE seconds)."""
 
     def __init__(self, filename):
         self.files = [filename, filename + "-wal"]
@@ -98,12 +99,15 @@ class _Doorbell:
 
     def _look(self):
         last = self._signature()
+        pause = LOOK
         stop = threading.Event()
-        while not stop.wait(LOOK):
+        while not stop.wait(pause):
             current = self._signature()
             if current != last:
-                last = current
+                last, pause = current, LOOK
                 self.ring(everyone=True)
+            else:
+                pause = min(pause * 1.1, LOOK_IDLE)
 
 
 class _RingingStorage(SqliteStorage):
@@ -156,5 +160,7 @@ def consumer(workers, embedded=False, grace=30):
     """A consumer that picks a job up within milliseconds: Redis blocks on its list, SQLite
     waits for the doorbell (_RingingStorage); neither polls while idle."""
     cls = _QuietConsumer if embedded else _Consumer
+    # no task is ever scheduled for later (no eta, no periodic task): the scheduler's look at the
+    # schedule table is needed rarely, not every second
     return cls(_huey, workers=workers, periodic=False, initial_delay=0.01, backoff=1.15, max_delay=0.05,
-               worker_type="thread", shutdown_timeout=grace)
+               worker_type="thread", shutdown_timeout=grace, scheduler_interval=60)
