@@ -232,9 +232,11 @@ def test_a_job_log_is_capped_with_a_marker(tmp_path):
         assert marker and int(marker[1]) > 20_000 and int(marker[2]) == 2048, text
         assert len(stderr.content) <= 4096 + len(marker[0]) + 2   # and its two line breaks
         lines = text.splitlines()
-        assert lines[0] == f"INFO:service.job:job {job_id}: create /templates/{data_of(answer.json())['id']} (run 1)"
+        assert lines[0].startswith(f"DEBUG:service.job:job {job_id}: run 1 taken by ")
+        assert lines[1:3] == [f"DEBUG:service.job:job {job_id}: parameters {{}}",
+                              f"INFO:service.job:job {job_id}: create /templates/{data_of(answer.json())['id']} (run 1)"]
         assert lines[-1] == f"INFO:service.job:job {job_id} completed"
-        assert all(line.startswith("INFO:") or re.fullmatch(MARKER, line) for line in lines), lines
+        assert all(line.startswith(("INFO:", "DEBUG:")) or re.fullmatch(MARKER, line) for line in lines), lines
     finally:
         srv.stop()
 
