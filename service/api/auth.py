@@ -4,6 +4,7 @@ Passwords are argon2 hashes; tokens are random strings of which only a
 SHA-256 is stored, with an expiry.  A role grants methods per collection.
 """
 import base64
+import collections
 import datetime
 import hashlib
 import secrets
@@ -55,7 +56,11 @@ def caller(authorization):
     row = database.execute_sql(_lookup_sql(), (_digest(token), Token.expires.db_value(now()))).fetchone()
     if row is None:
         raise ApiError(401, "invalid or expired token", headers={"WWW-Authenticate": REALM})
-    return User(id=row[0], name=row[1], role=row[2])
+    return Caller(*row)
+
+
+class Caller(collections.namedtuple("Caller", "id name role")):
+    """Who a request's token belongs to: what the handlers read of its user."""
 
 
 _LOOKUPS = {}

@@ -58,6 +58,20 @@ class View:
                     result[name][own_id].append(other_id)
         return result
 
+    def page(self, where, order, page, max_results):
+        """One page of items, in `order`: the statement built with one placeholder for the
+        selected columns, which are spelled out once per model (building them for each request
+        cost more than running the query)."""
+        select = self.model.select(peewee.SQL(_COLUMNS_MARK))
+        if where is not None:
+            select = select.where(where)
+        sql, params = select.order_by(*order).paginate(page, max_results).sql()
+        key = (self.model, database.param, type(database.obj))
+        if key not in _COLUMNS:
+            everything = self.model.select().sql()[0]
+            _COLUMNS[key] = everything[len("SELECT "):everything.index(" FROM ")]
+        return list(self.model.raw(sql.replace(_COLUMNS_MARK, _COLUMNS[key], 1), *params))
+
     def get(self, item_id):
         """The item with id `item_id`, or None: every item request reads one, by a statement
         built once (building it each time cost more than running it)."""
@@ -252,6 +266,8 @@ def _json_text(text):
 
 
 _BY_ID = {}
+_COLUMNS = {}
+_COLUMNS_MARK = "__pixstor_columns__"
 _RELATED = {}
 
 
