@@ -73,6 +73,10 @@ options:
         It is named after a SHA-256 hash of O(auth_url), O(username) and O(password), so a changed password
         never reuses an old token.
       - Not used with O(token). A cache file that cannot be written only gives a warning.
+      - In the same folder, V(pixstor.mgmt.pixstor_space) keeps the hrefs of the profiles, exposers and templates
+        it resolved by name (one file per O(url), no secret in it), so that a task that changes nothing sends one
+        request. A cached href counts only once the space found on the server refers to it; otherwise the names
+        are resolved again. This also happens with O(token), and O(token_cache=false) turns it off.
       - If not set, the value of the E(PIXSTOR_TOKEN_CACHE) environment variable is used.
     type: bool
     default: true

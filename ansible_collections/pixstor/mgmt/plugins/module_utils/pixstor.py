@@ -333,6 +333,16 @@ def token_cache_path(auth_url, username, password):
     return os.path.join(folder, key)
 
 
+def ref_cache_path(url):
+    """Reference cache of one server: names resolved to hrefs (no secret in it)."""
+    folder = os.path.expanduser(os.environ.get("PIXSTOR_TOKEN_CACHE_DIR") or TOKEN_CACHE_DIR)
+    return os.path.join(folder, "refs-" + hashlib.sha256(url.rstrip("/").encode("utf-8")).hexdigest()[:32])
+
+
+def _ref_key(collection, ref, where):
+    return "%s %s %s" % (collection, json.dumps(where, sort_keys=True), ref)
+
+
 def _never_sent(exc):
     """True when a connection error happened before the request reached the server."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
@@ -378,6 +388,11 @@ class PixstorClient(object):
         if params["token_cache"] and not params.get("token") and params.get("username"):
             self.token_cache = token_cache_path(self.auth_url, params["username"], params["password"] or "")
         self._token_from_cache = False
+        # Hrefs of names resolved by earlier tasks (resolve(..., remembered=True)), beside the
+        # token cache: a no-op task then costs one request, not one per reference.
+        self.ref_cache = ref_cache_path(self.url) if params["token_cache"] else None
+        self._remembered = None
+        self.used_remembered = False
 
     # HTTP ------------------------------------------------------------------
 
@@ -530,9 +545,77 @@ class PixstorClient(object):
         items = _collection(resp).get("items") or []
         return (flatten(items[0]) if items else None), resp.headers.get("ETag")
 
-    def resolve(self, collection, ref, what, where=None):
-        """Href of an item named `ref`, or given by id or href; NotFound otherwise."""
-        return self.resolve_item(collection, ref, what, where)["href"]
+    def resolve(self, collection, ref, what, where=None, remembered=False):
+        """Href of an item named `ref`, or given by id or href; NotFound otherwise.
+
+        `remembered`: a name an earlier task resolved is taken from the reference cache without a
+        request. The caller must then check the href against what the server shows (an item that
+        refers to it) and call forget_remembered() and resolve again when they disagree: names
+        never change and an item's id never names another, so an href the server's items refer
+        to under the name remembered is right, and anything else is found out."""
+        if remembered and "/" not in ref:
+            href = self._remembered_refs().get(_ref_key(collection, ref, where))
+            if href:
+                self.used_remembered = True
+                self._refs.setdefault((collection, ref, json.dumps(where, sort_keys=True)), {"href": href})
+                return href
+        href = self.resolve_item(collection, ref, what, where)["href"]
+        if remembered and "/" not in ref:
+            self._remember(_ref_key(collection, ref, where), href)
+        return href
+
+    def forget_remembered(self):
+        """Resolve again from the server: what came from the reference cache is dropped (here and
+        in the file)."""
+        if not self.used_remembered:
+            return
+        remembered = self._remembered_refs()
+        for key in list(self._refs):
+            cached = remembered.get(_ref_key(key[0], key[1], json.loads(key[2])))
+            if cached and self._refs[key].get("href") == cached and len(self._refs[key]) == 1:
+                del self._refs[key]
+        self._remembered = {}
+        self._write_remembered()
+        self.used_remembered = False
+
+    def _remembered_refs(self):
+        if self._remembered is None:
+            self._remembered = {}
+            if self.ref_cache:
+                try:
+                    with open(self.ref_cache, encoding="utf-8") as cached:
+                        entries = json.load(cached)
+                    if isinstance(entries, dict):
+                        self._remembered = dict((k, v) for k, v in entries.items()
+                                                if isinstance(k, str) and isinstance(v, str) and v.startswith("/"))
+                except (OSError, ValueError):
+                    pass
+        return self._remembered
+
+    def _remember(self, key, href):
+        remembered = self._remembered_refs()
+        if remembered.get(key) != href:
+            remembered[key] = href
+            self._write_remembered()
+
+    def _write_remembered(self):
+        """Atomically, like the token cache; never fails the task (the cache is only a shortcut)."""
+        if not self.ref_cache:
+            return
+        temp = None
+        try:
+            folder = os.path.dirname(self.ref_cache)
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(self._remembered or {}, out, sort_keys=True)
+            os.replace(temp, self.ref_cache)
+        except (OSError, ValueError):
+            if temp:
+                try:
+                    os.unlink(temp)
+                except OSError:
+                    pass
 
     def resolve_item(self, collection, ref, what, where=None):
         """The item (flat) named `ref`, or given by id or href, as first read; NotFound otherwise."""

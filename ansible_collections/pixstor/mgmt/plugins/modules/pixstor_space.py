@@ -361,12 +361,21 @@ def describe(before, changes):
     return "(%s)" % ", ".join(key + (" " + size if key == "size" else "") for key in sorted(changes))
 
 
-def resolve_templates(module, client, names):
+def confirmed(current, exposers, templates):
+    """Does the space found name the references resolved (some from the reference cache)?"""
+    if current is None:
+        return False
+    seen = observe(current)
+    return ((exposers is None or sorted(set(exposers)) == seen["exposers"])
+            and (templates is None or sorted(set(templates)) == seen["templates"]))
+
+
+def resolve_templates(module, client, names, remembered=False):
     """Template hrefs in the given order; in check mode a template still to be created is a placeholder."""
     hrefs = []
     for ref in names:
         try:
-            hrefs.append(client.resolve("templates", ref, "template"))
+            hrefs.append(client.resolve("templates", ref, "template", remembered=remembered))
         except NotFound as exc:
             if not module.check_mode:
                 raise
@@ -388,21 +397,34 @@ def manage(module, client):
     manager = ItemManager(module, client, "spaces", "space", label, observe, mutable=MUTABLE,
                           update_action=update_action, references=("profile", "exposers", "templates"),
                           describe=describe)
-    try:
-        profile = client.resolve("profiles", params["profile"], "profile") if params["profile"] else None
-    except NotFound:
+    # References by name come from the reference cache first (module_utils: resolve remembered=True),
+    # confirmed by the space the server shows: a no-op task is one request. Anything not confirmed
+    # (no such space, other references) is resolved again from the server before it counts.
+    for remembered in (True, False):
+        try:
+            profile = client.resolve("profiles", params["profile"], "profile", remembered=remembered) \
+                if params["profile"] else None
+        except NotFound:
+            if params["state"] == "absent":
+                return manager.absent(None)   # no such profile, so no such space either
+            raise
+        where = dict(name=name, profile=profile) if profile else dict(name=name)
+        manager.lookup = lambda where=where, profile=profile: client.find_one(
+            "spaces", where, label + ("" if profile else " (set profile to choose)"))
+        current = manager.lookup()
         if params["state"] == "absent":
-            return manager.absent(None)   # no such profile, so no such space either
-        raise
-    where = dict(name=name, profile=profile) if profile else dict(name=name)
-    manager.lookup = lambda: client.find_one("spaces", where, label + ("" if profile else " (set profile to choose)"))
-    current = manager.lookup()
-    if params["state"] == "absent":
-        return manager.absent(current, dict(force=params["force"]))
-
-    exposers = [client.resolve("exposers", ref, "exposer", where=None if "/" in ref else {"type": "gpfsnative"})
-                for ref in params["exposers"]] if params["exposers"] is not None else None
-    templates = resolve_templates(module, client, params["templates"]) if params["templates"] is not None else None
+            if current is None and client.used_remembered:
+                client.forget_remembered()
+                continue
+            return manager.absent(current, dict(force=params["force"]))
+        exposers = [client.resolve("exposers", ref, "exposer", where=None if "/" in ref else {"type": "gpfsnative"},
+                                   remembered=remembered)
+                    for ref in params["exposers"]] if params["exposers"] is not None else None
+        templates = resolve_templates(module, client, params["templates"], remembered) \
+            if params["templates"] is not None else None
+        if not client.used_remembered or confirmed(current, exposers, templates):
+            break
+        client.forget_remembered()
     desired = dict(
         name=name,
         profile=profile,
