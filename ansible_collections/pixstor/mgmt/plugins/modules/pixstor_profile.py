@@ -388,7 +388,7 @@ class Steps(object):
                     manager.absent(self.current.pop(name))
                 else:
                     wanted = dict(name=name, order=arg) if kind == "move" else arg
-                    body = create_body(profile["href"], arg, self.sent[name]) if kind == "create" else None
+                    body = step_body(profile["href"], arg, self.sent[name]) if kind == "create" else None
                     manager.present(self.current.get(name), wanted, body, self.sent.get(name))
                     self.current[name] = manager.result["ilm_step"]
             except PixstorError as exc:
@@ -404,7 +404,8 @@ class Steps(object):
             self.job = manager.result["job"] or self.job
 
 
-def create_body(profile_href, step, sent):
+def step_body(profile_href, step, sent):
+    """The POST of a new step: its fields as the task gives them, the profile's href."""
     body = dict(name=step["name"], profile=profile_href)
     body.update((key, sent.get(key, value)) for key, value in step.items() if key != "name" and value is not None)
     return body
@@ -443,6 +444,24 @@ def shown_steps(client, steps):
             for step in sorted(steps, key=lambda s: s.get("order") or 0)]
 
 
+def task_steps(client, given, sizes, datastore, current):
+    """The task's steps in observe_step's shape, in order, and what is sent of them by name.
+    A target given by name is looked up on the filesystem of the profile's datastore (the one
+    the task gives, else the one the profile found has)."""
+    wanted, sent, filesystem = [], {}, None
+    for position, step in enumerate(given, start=1):
+        target = None
+        if step["target"]:
+            if filesystem is None and "/" not in step["target"]:
+                store = datastore or client.get(as_href(current["datastore"], "datastores"))[0]
+                filesystem = (store or {}).get("filesystem")
+            target = client.resolve("datastores", step["target"], "ILM step %r target" % step["name"],
+                                    where=dict(filesystem=filesystem) if filesystem else None)
+        one, sent[step["name"]] = desired_step(position, step, sizes[position - 1], target)
+        wanted.append(one)
+    return wanted, sent
+
+
 def manage(module, client):
     params = module.params
     name = params["name"]
@@ -471,19 +490,7 @@ def manage(module, client):
     if current is not None:
         found = client.find("ilmsteps", dict(profile=current["href"]))
         steps = dict((step["name"], step) for step in found)
-    wanted, sent = [], {}
-    if given is not None:
-        filesystem = None
-        for position, step in enumerate(given, start=1):
-            target = None
-            if step["target"]:
-                if filesystem is None and "/" not in step["target"]:
-                    store = datastore or client.get(as_href(current["datastore"], "datastores"))[0] or {}
-                    filesystem = store.get("filesystem")
-                target = client.resolve("datastores", step["target"], "ILM step %r target" % step["name"],
-                                        where=dict(filesystem=filesystem) if filesystem else None)
-            one, sent[step["name"]] = desired_step(position, step, sizes[position - 1], target)
-            wanted.append(one)
+    wanted, sent = task_steps(client, given or [], sizes, datastore, current)
     ops = plan_steps(steps, wanted) if given is not None else []
 
     desired = dict(name=name, datastore=datastore["href"] if datastore else None)

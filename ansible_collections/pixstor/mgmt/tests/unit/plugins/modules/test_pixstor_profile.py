@@ -476,3 +476,13 @@ def test_check_mode_lists_the_writes_in_the_order_they_would_be_made(run_module,
     assert result["msg"] == ("profile 'render' would be updated (datastore); ILM steps cold would be deleted, "
                              "scratch would be updated (modification_days)")
     assert writes(http) == []
+
+
+def test_a_target_is_looked_up_on_the_filesystem_of_the_profiles_own_datastore(run_module, http):
+    expect_lookup(http, profile())
+    expect_steps(http, cold(order=1))
+    http.expect("GET", SAS1, json_body=cj_doc(cj_item("datastores", "d1", name="sas1", pool="sas1",
+                                                      filesystem="mmfs1")))
+    expect_target(http)
+    outcome, result = run_module(pixstor_profile.main, dict(name="render", ilm_steps=[COLD]))
+    assert (outcome, result["changed"], writes(http)) == ("exit", False, []), result
