@@ -237,6 +237,13 @@ class Snapshot(Resource):
         indexes = ((("name", "space"), True), (("name", "exposer"), True), (("created", "id"), False))
 
 
+# The snapshot a space started from, declared once Snapshot is (a space and its snapshots name
+# each other): a column without a database constraint (_deferred), so either table can be made
+# first; the snapshot's delete sets it NULL (service.tasks.snapshots).
+Space._meta.add_field("source_snapshot", ForeignKeyField(
+    Snapshot, null=True, _deferred=True, immutable=True, in_template=False, backref="copies",
+    help_text="snapshot the space starts from, instead of templates (create only)"))
+
 SpaceTemplate = Space.templates.through_model
 SpaceExposer = Space.exposers.through_model
 SpaceSnapshotPolicy = Space.snapshot_policies.through_model
@@ -256,7 +263,7 @@ class PolicyRun(peewee.Model):
 
 class Job(BaseModel):
     status = CharField(default="PENDING", help_text="current status of the job", read_only=True, index=True)
-    action = CharField(help_text="what the job does: create, update or delete", read_only=True)
+    action = CharField(help_text="what the job does: create, update, delete or revert", read_only=True)
     resource_type = CharField(help_text="collection of the item the job works on", read_only=True)
     resource_id = CharField(help_text="id of the item the job works on", read_only=True)
     owner = CharField(null=True, index=True, read_only=True,

@@ -161,6 +161,25 @@ def make_app(settings):
         bottle.response.content_type = "text/plain"
         return (getattr(job, stream) or "").encode("utf-8")
 
+    @app.route("/<name:re:[a-z0-9]+>/<item_id>/<action:re:[a-z]+>", ["POST", "OPTIONS"])
+    @endpoint
+    def item_action(name, item_id, action):
+        """POST /{collection}/{id}/{action}: a job other than create, update or delete (a
+        space's revert), with the writes' conditions (If-Match, a busy item's 409) and answer."""
+        view = view_named(name)
+        if action not in getattr(view, "actions", ()):
+            raise ApiError(404, f"no such action: {bottle.request.path}")
+        method = _permit(view, ("POST",))
+        obj = get_item(view, item_id)
+        if method == "OPTIONS":
+            return _options()
+        check_etag(view, obj, bottle.request.get_header("If-Match"))
+        if obj.status in BUSY:
+            raise busy(view.href(obj), obj.status, view.collection, obj.id)
+        params = view.check_action(action, obj, _write_body(), _force())
+        obj, related, job = act(view, obj, action, params)
+        return _accepted(view, obj, related, job)
+
     @app.get("/openapi.json")
     @endpoint
     def openapi():
@@ -353,9 +372,13 @@ def update(view, obj, fields):
 
 def _delete(view, obj):
     check_etag(view, obj, bottle.request.get_header("If-Match"))
-    force = bottle.request.query.get("force", "false").lower() in ("1", "true", "yes")
-    obj, related, job = delete(view, obj, force)
+    obj, related, job = delete(view, obj, _force())
     return _accepted(view, obj, related, job, location=False)
+
+
+def _force():
+    """?force=true (or 1, yes): a write that loses data was asked for knowingly."""
+    return bottle.request.query.get("force", "false").lower() in ("1", "true", "yes")
 
 
 def delete(view, obj, force):
@@ -363,10 +386,16 @@ def delete(view, obj, force):
     if obj.status in BUSY:
         raise busy(view.href(obj), obj.status, view.collection, obj.id)
     view.check_delete(obj, force)
+    return act(view, obj, "delete", {"force": force})
+
+
+def act(view, obj, action, params):
+    """The job of `action` (delete, or an item action such as a space's revert) on an item the
+    request checked: claimed, guarded, queued. Returns (item, its relations, job)."""
     with database.atomic():
         before = _claim(view, obj)
-        view.guard("delete", {"force": force}, obj)
-        job = _new_job(view, obj, "delete", {"force": force})
+        view.guard(action, params, obj)
+        job = _new_job(view, obj, action, params)
     return (*_queued(view, obj, job, before), job)
 
 

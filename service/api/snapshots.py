@@ -4,7 +4,7 @@ or `retain_for` (7d, 12h) on create, from which `expires` is set; the worker's s
 (service.tasks.schedule) deletes it once that time has come."""
 from service import lifecycle
 from service.api.cj import ApiError, invalid
-from service.api.views import BUSY, View, busy
+from service.api.views import BUSY, View, active_job, busy
 from service.models import Space
 
 NEEDS = {"gpfsspacesnapshot": ("space", "exposer"), "gpfsfilesystemsnapshot": ("exposer", "space")}
@@ -62,6 +62,12 @@ class SnapshotView(View):
         lock, so on PostgreSQL a concurrent DELETE or PATCH of the space waits for this
         transaction and then finds the snapshot's job (SpaceView.guard), or this one waits and
         finds the space busy."""
+        if action == "delete":
+            # spaces being made from the snapshot copy it until their create is done
+            job = active_job("spaces", Space.select(Space.id).where(Space.source_snapshot == item.id))
+            if job is not None and job.action == "create":
+                raise ApiError(409, f"space /spaces/{job.resource_id} is being made from snapshot {item.name} by job "
+                                    f"/jobs/{job.id}; wait for it to finish, nothing was deleted")
         space = values.get("space") if action == "create" else item.space
         if space is None:       # a filesystem snapshot
             return

@@ -7,7 +7,7 @@ import peewee
 
 from service import context, inputs
 from service.api.cj import ApiError, invalid
-from service.api.views import View, active_job
+from service.api.views import BUSY, View, active_job, busy
 from service.db import lock
 from service.models import Datastore, Profile, Snapshot, Space, database
 from service.storage.tree import SERVICE_FOLDER, SNAPSHOTS
@@ -87,6 +87,20 @@ def size_below_minimum(size):
     return f"{size} bytes is below the minimum space size of {show_size(minimum)} ({minimum} bytes){hint}"
 
 
+def hold_snapshot(snapshot):
+    """The snapshot a new space starts from stays while the space's create is written: a
+    conditional UPDATE of its row, in the write's transaction, unless a job of its own holds it
+    (its delete: then 409). A snapshot's delete refuses while the space's job runs
+    (SnapshotView.guard)."""
+    held = Snapshot.update(status=Snapshot.status).where(Snapshot.id == snapshot.id,
+                                                         Snapshot.status.not_in(BUSY)).execute()
+    if not held:
+        current = Snapshot.get_or_none(Snapshot.id == snapshot.id)
+        if current is None:
+            raise invalid({"source_snapshot": f"snapshot /snapshots/{snapshot.id} is gone"})
+        raise busy(f"/snapshots/{snapshot.id}", current.status, "snapshots", snapshot.id)
+
+
 def force_requested():
     return bottle.request.query.get("force", "false").lower() in ("1", "true", "yes")
 
@@ -124,6 +138,19 @@ class SpaceView(View):
         for template in values.get("templates") or []:
             if template.status != "ACTIVE":
                 errors["templates"] = f"template {template.name} is {template.status}, not ACTIVE"
+        source = values.get("source_snapshot")
+        if source is not None:
+            if values.get("templates"):
+                errors["source_snapshot"] = ("a space starts from a snapshot or from templates, not both: give "
+                                             "source_snapshot or templates")
+            elif source.space is None:
+                errors["source_snapshot"] = f"snapshot {source.name} is of a filesystem, not of a space"
+            elif source.status != "ACTIVE":
+                errors["source_snapshot"] = f"snapshot {source.name} is {source.status}, not ACTIVE"
+            elif source.space.profile.datastore.filesystem != filesystem:
+                errors["source_snapshot"] = (f"snapshot {source.name} is on filesystem "
+                                             f"{source.space.profile.datastore.filesystem}; the space is made on "
+                                             f"{filesystem}, where profile {profile.name} places data")
         if not errors:
             self._check_place(values, filesystem, retried, errors)
         if errors:
@@ -156,6 +183,8 @@ class SpaceView(View):
             filesystem = values["profile"].datastore.filesystem
             lock(f"pixstor: space placement on filesystem {filesystem}")
             self._refuse_overlap(values, filesystem, item)
+            if values.get("source_snapshot") is not None:
+                hold_snapshot(values["source_snapshot"])
             return
         # a space and its snapshots: one job at a time (a snapshot's job locks the space's row
         # with its claim, see SnapshotView.guard; this one has claimed the space's row already)
@@ -164,6 +193,37 @@ class SpaceView(View):
             raise ApiError(409, f"space {item.name} has a snapshot job queued or running: /jobs/{job.id} "
                                 f"({job.action} of /snapshots/{job.resource_id}); wait for it to finish, "
                                 f"nothing was {'deleted' if action == 'delete' else 'changed'}")
+
+    # POST /spaces/{id}/revert: service.api.app's item actions
+    actions = ("revert",)
+
+    def check_action(self, action, item, fields, force):
+        """A revert's job parameters: {"snapshot": id, "force": bool}. 422 for a body without one
+        snapshot of this space; 409 when the space is not ACTIVE, or changed since the snapshot
+        was taken and `force` is not given (a revert loses every change since)."""
+        unknown = set(fields) - {"snapshot"}
+        if unknown:
+            raise invalid({name: "unknown field; a revert takes snapshot only" for name in unknown})
+        try:
+            snapshot = self.plain(self.visible["source_snapshot"], fields.get("snapshot"))
+        except ValueError as exc:
+            raise invalid({"snapshot": str(exc)}) from None
+        if snapshot.space_id != item.id:
+            raise invalid({"snapshot": f"snapshot {snapshot.name} is not a snapshot of space {item.name}"})
+        if snapshot.status != "ACTIVE":
+            raise invalid({"snapshot": f"snapshot {snapshot.name} is {snapshot.status}, not ACTIVE"})
+        if item.status != "ACTIVE" or not item.fileset:
+            raise ApiError(409, f"space {item.name} is {item.status}, not ACTIVE: only an ACTIVE space is reverted; "
+                                "nothing was changed")
+        if not force:
+            fs = context.filesystem(item.profile.datastore.filesystem)
+            changed = context.driver().changed_since(fs, item.fileset, snapshot.name)
+            if changed is not None:
+                what = "its folder" if changed == "." else changed
+                raise ApiError(409, f"space {item.name} changed since snapshot {snapshot.name} was taken ({what} "
+                                    "did): a revert loses every change made since; nothing was changed; revert "
+                                    "with ?force=true to lose them", {"snapshot": "the space changed since"})
+        return {"snapshot": snapshot.id, "force": force}
 
     def check_update(self, item, values):
         if "size" not in values or values["size"] == item.size:

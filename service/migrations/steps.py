@@ -143,3 +143,11 @@ def snapshot_policies(migrator):
         "policy": peewee.ForeignKeyField(policy, null=True, on_delete="SET NULL"),
         "Meta": type("Meta", (), {"database": database, "table_name": "snapshot"})})
     add_columns(migrator, "snapshot", {"policy_id": snapshot._meta.fields["policy"]})
+
+
+@step(8, "a space may start from a snapshot")
+def space_source_snapshot(migrator):
+    # no database constraint (as the model's _deferred field): a space and its snapshots name each other
+    add_columns(migrator, "space", {"source_snapshot_id": peewee.CharField(max_length=36, null=True)})
+    if "space_source_snapshot_id" not in {i.name for i in database.get_indexes("space")}:
+        migrate(migrator.add_index("space", ("source_snapshot_id",), False))

@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 
 from . import tree
-from .confined import Root, inside
+from .confined import Root, below, inside
 from .errors import NotEmpty, StorageError, Unsafe  # noqa: F401  (part of this module's interface)
 from .tree import MARKER, SERVICE_FOLDER, SNAPSHOTS  # noqa: F401  (part of this module's interface)
 
@@ -120,6 +120,12 @@ class Driver(abc.ABC):
         """Remove a snapshot of the fileset (of the filesystem when None); a missing one is fine."""
 
     @abc.abstractmethod
+    def revert_fileset(self, fs: Filesystem, fileset: str, snapshot: str) -> None:
+        """Make the fileset hold what its snapshot `snapshot` holds, in one step as its users see
+        it (the old content or the new, never a mix); a run cut short is finished by running it
+        again. Its snapshots stay."""
+
+    @abc.abstractmethod
     def model_filesets(self, fs: Filesystem | None, model_path: str,
                        model_root: str | None = None) -> dict[str, str]:
         """Dependent filesets inside a template model: {path relative to model: pool}.
@@ -200,6 +206,61 @@ class Driver(abc.ABC):
                     return tree.holds_data(fd, tree.skipping(os.path.relpath(o.path, info.path) for o in others))
             except FileNotFoundError:
                 return False
+
+    # -- snapshots as sources ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def snapshot_folder(self, root: Root, source: str, name: str):
+        """Descriptor of snapshot `name` of the fileset linked at `source`
+        ({source}/.snapshots/{name}), reached from `root` without following links."""
+        check_name("snapshot", name)
+        try:
+            with root.folder(source) as src, below(src, os.path.join(SNAPSHOTS, name), source) as fd:
+                yield fd
+        except FileNotFoundError:
+            raise StorageError(f"snapshot {name} of {source} does not exist") from None
+
+    def linked_path(self, fs: Filesystem, fileset: str) -> str:
+        info = self.require_fileset(fs, fileset)
+        if not info.path:
+            raise StorageError(f"fileset {fileset} is not linked")
+        return info.path
+
+    def create_fileset_from_snapshot(self, fs: Filesystem, name: str, path: str, pool: str,
+                                     source: str, snapshot: str) -> None:
+        """Create the independent fileset `name` at `path` holding what snapshot `snapshot` of
+        fileset `source` holds: a copy, reflinked where the filesystem can (btrfs: a writable
+        snapshot instead). Filesets nested in the source come as plain folders. Running it
+        again finishes a copy cut short."""
+        source_path = self.linked_path(fs, source)
+        self.create_fileset(fs, name, path, pool)
+        with Root(fs.mountpoint) as root, self.snapshot_folder(root, source_path, snapshot) as snap, \
+                root.folder(path) as target:
+            tree.copy_into(snap, target, keep_setid=True)
+
+    def snapshot_taken(self, fs: Filesystem, fileset: str, snapshot: str) -> int:
+        """When the snapshot was taken, in ns since the epoch: the change time of its folder,
+        set last when it was renamed into place."""
+        with Root(fs.mountpoint) as root, self.snapshot_folder(root, self.linked_path(fs, fileset), snapshot) as fd:
+            return os.fstat(fd).st_ctime_ns
+
+    def changed_since(self, fs: Filesystem, fileset: str, snapshot: str) -> str | None:
+        """The first entry of the fileset (its own folder ".", its dependents included; its
+        snapshots and other filesets linked inside it left out) changed after the snapshot was
+        taken — its change time (ctime: any write, chmod, rename, creation, or removal of an
+        entry, which changes its folder) is later — or None. A descriptor walk that never
+        follows a link, stopping at the first one found."""
+        taken = self.snapshot_taken(fs, fileset, snapshot)
+        filesets = self.list_filesets(fs)
+        info = self.require_fileset(fs, fileset, filesets)
+        _, others = self.nested_filesets(info, filesets)
+        skip = tree.skipping(os.path.relpath(o.path, info.path) for o in others)
+        with Root(fs.mountpoint) as root, root.folder(info.path) as fd:
+            if os.fstat(fd).st_ctime_ns > taken:
+                return "."
+            for _, rel, name, st in tree.walk(fd, skip):
+                if name != SNAPSHOTS and st.st_ctime_ns > taken:
+                    return rel
+        return None
 
     def copy_tree(self, src: str, dst: str, src_root: str | None = None, dst_root: str | None = None) -> None:
         """Merge-copy `src` into `dst`, each walked from its root without following links."""

@@ -100,6 +100,11 @@ def subvolumes_below(fd: int) -> list[str]:
     return found
 
 
+def _outermost(paths: list[str]) -> list[str]:
+    """The paths not inside another of them."""
+    return [p for p in paths if not any(p.startswith(other + "/") for other in paths)]
+
+
 def _writable_subvolume(fd: int) -> None:
     """Walk hook of a removal: a read-only subvolume (a snapshot) is made writable to be emptied."""
     if is_subvolume_root(os.fstat(fd)) and is_read_only(fd):
@@ -174,14 +179,55 @@ class BtrfsDriver(PosixDriver):
             found.update(self.model_markers(fs, fd))
         return found
 
+    # -- snapshots as sources ----------------------------------------------------------------
+    def create_fileset_from_snapshot(self, fs, name, path, pool, source, snapshot):
+        """The new subvolume is a writable snapshot of the snapshot: made at once, sharing every
+        extent until either side changes it."""
+        with Root(fs.mountpoint) as root, self.snapshot_folder(root, self.linked_path(fs, source), snapshot) as snap:
+            self.create_fileset(fs, name, path, pool, seed=snap)
+
+    def build_from_snapshot(self, snap, dir_fd, name):
+        """A writable snapshot of the snapshot, with writable snapshots of the subvolumes nested
+        in it (its dependents) in their places."""
+        snapshot_subvolume(snap, dir_fd, name, read_only=False)
+        with below(dir_fd, name) as target:
+            for rel in sorted(subvolumes_below(snap), key=lambda p: p.count("/")):
+                parent, leaf = os.path.split(rel)
+                with below(snap, rel) as nested, below(target, parent) as place:
+                    os.rmdir(leaf, dir_fd=place)    # the empty stand-in a snapshot leaves
+                    snapshot_subvolume(nested, place, leaf, read_only=False)
+
+    def move_snapshots(self, src, dst):
+        """A read-only subvolume keeps its place: each snapshot is made writable for its move and
+        read-only again in `dst` (again, for one a run cut short moved)."""
+        for name, st in tree.scan(src):
+            if is_subvolume_root(st):
+                with below(src, name) as fd:
+                    set_read_only(fd, False)
+            os.rename(name, name, src_dir_fd=src, dst_dir_fd=dst)
+        for name, st in tree.scan(dst):
+            if is_subvolume_root(st) and not name.endswith(".partial"):
+                with below(dst, name) as fd:
+                    set_read_only(fd, True)
+
     # -- hooks -----------------------------------------------------------------------------
-    def make_junction(self, dir_fd, name):
+    def make_junction(self, dir_fd, name, seed=None):
         st = tree.lstat_at(dir_fd, name)
-        if st is not None and is_subvolume_root(st):
-            return
-        if st is not None:  # an empty folder (checked by the caller) becomes the subvolume
-            tree.remove_entry(dir_fd, name)
-        create_subvolume(dir_fd, name)
+        if st is None or not is_subvolume_root(st):
+            if st is not None:  # an empty folder (checked by the caller) becomes the subvolume
+                tree.remove_entry(dir_fd, name)
+            if seed is None:
+                create_subvolume(dir_fd, name)
+                return
+            snapshot_subvolume(seed, dir_fd, name, read_only=False)
+        if seed is not None:
+            # nested subvolumes of the snapshot (its dependents) are left as empty stand-ins: their
+            # data comes as reflinked copies (again, when a run was cut short: copies merge)
+            with below(dir_fd, name) as target:
+                tree.remove_entry(target, SNAPSHOTS)    # the source's snapshots, as empty stand-ins
+                for rel in _outermost(subvolumes_below(seed)):
+                    with below(seed, rel) as nested, below(target, rel) as place:
+                        tree.copy_into(nested, place, keep_setid=True)
 
     def remove_junction(self, root, path):
         # Emptied by descriptor, read-only subvolumes made writable on the way; an empty

@@ -136,9 +136,10 @@ def open_below(dir_fd: int, names: list[str], shown: str, create: bool = False, 
 
 
 @contextlib.contextmanager
-def below(dir_fd: int, rel: str, shown: str = ""):
-    """Folder `rel` (relative) below folder `dir_fd`, walked without following links."""
-    fd = open_below(dir_fd, [n for n in rel.split("/") if n not in ("", ".")], shown or rel)
+def below(dir_fd: int, rel: str, shown: str = "", create: bool = False):
+    """Folder `rel` (relative) below folder `dir_fd`, walked without following links (and
+    made where missing, with `create`)."""
+    fd = open_below(dir_fd, [n for n in rel.split("/") if n not in ("", ".")], shown or rel, create)
     try:
         yield fd
     finally:
@@ -233,6 +234,25 @@ class Root:
                     continue
                 raise
 
+
+_RENAME_EXCHANGE = 1 << 1      # linux/fs.h
+_libc = None
+
+
+def exchange(dir_a: int, name_a: str, dir_b: int, name_b: str) -> None:
+    """Swap entries `name_a` of folder `dir_a` and `name_b` of folder `dir_b` in one step
+    (renameat2 with RENAME_EXCHANGE): anyone looking finds the one or the other, never neither.
+    Both must exist; links are swapped as links, never followed."""
+    global _libc
+    if _libc is None:
+        import ctypes
+        import ctypes.util
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        _libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if _libc.renameat2(dir_a, os.fsencode(name_a), dir_b, os.fsencode(name_b), _RENAME_EXCHANGE) != 0:
+        import ctypes
+        code = ctypes.get_errno()
+        raise OSError(code, f"exchanging {name_a} and {name_b}: {os.strerror(code)}")
 
 
 def read_text_at(dir_fd: int, name: str) -> str | None:

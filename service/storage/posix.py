@@ -7,13 +7,17 @@ Everything below the mountpoint is reached through confined.Root: no link is fol
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 
 from . import tree
-from .base import (MARKER, SNAPSHOTS, Driver, Filesystem, StorageError, check_limits, check_name, find,
+from .base import (MARKER, SERVICE_FOLDER, SNAPSHOTS, Driver, Filesystem, StorageError, check_limits, check_name, find,
                    is_below)
-from .confined import Root, below, open_service_folder, write_text_at
+from .confined import Root, below, exchange, open_service_folder, write_text_at
 from .records import Record, RecordStore
+
+log = logging.getLogger(__name__)
+REVERTS = "reverts"     # in SERVICE_FOLDER: the content of reverts being built, or just swapped out
 
 
 class PosixDriver(Driver):
@@ -45,7 +49,8 @@ class PosixDriver(Driver):
         return info is not None and self.holds_data_of(fs, info, filesets)
 
     # -- filesets --------------------------------------------------------------------------
-    def create_fileset(self, fs, name, path, pool, parent=None):
+    def create_fileset(self, fs, name, path, pool, parent=None, seed=None):
+        """`seed`: a snapshot's folder the junction starts as (btrfs: a writable snapshot of it)."""
         check_name("fileset", name)
         path = self.check_junction(fs, path)
         with Root(fs.mountpoint) as root:
@@ -68,7 +73,7 @@ class PosixDriver(Driver):
             made: list[str] = []
             try:
                 with root.parent(path, create=True, made=made) as (fd, leaf):
-                    self.make_junction(fd, leaf)
+                    self.make_junction(fd, leaf, seed)
                     if parent is not None:
                         with below(fd, leaf) as junction:
                             write_text_at(junction, MARKER, f"{pool}\n")
@@ -158,16 +163,90 @@ class PosixDriver(Driver):
             except FileNotFoundError:
                 return
 
+    @contextlib.contextmanager
+    def snapshot_folder(self, root, source, name):
+        check_name("snapshot", name)
+        try:
+            with root.folder(source) as src, _service_folder(src, SNAPSHOTS, source, create=False) as snaps, \
+                    below(snaps, name, os.path.join(source, SNAPSHOTS)) as fd:
+                yield fd
+        except FileNotFoundError:
+            raise StorageError(f"snapshot {name} of {source} does not exist") from None
+
+    # -- revert ----------------------------------------------------------------------------
+    def revert_fileset(self, fs, fileset, snapshot):
+        """The snapshot's content is built aside, in {mountpoint}/.pixstor/reverts/{fileset};
+        the space's snapshots then move into it one by one (each its own rename: a btrfs
+        snapshot is a subvolume, which alone may change subvolumes), and it is swapped with the
+        junction's content in one rename (RENAME_EXCHANGE); the old content goes last. Before
+        the swap the fileset holds its old content, after it the new. A run cut short while
+        building builds again; one cut short while the snapshots move (the content aside holds
+        some) moves the rest and swaps; one cut short after the swap builds and swaps once
+        more, to the same content."""
+        check_name("snapshot", snapshot)
+        with Root(fs.mountpoint) as root:
+            store = RecordStore(root)
+            record = self._record(store, fs, fileset)
+            nested = store.inside(record.path)
+            others = [r.name for r in nested if r.parent != fileset]
+            if others:
+                raise StorageError(f"cannot revert fileset {fileset}: fileset(s) {', '.join(others)} are linked "
+                                   "inside it")
+            with root.parent(record.path) as (parent, leaf), _reverts(root) as reverts:
+                if _moving(reverts, fileset):
+                    log.info("a run cut short built the content of %s aside already: finishing", fileset)
+                else:
+                    self.remove_snapshot(reverts, fileset)    # what a run cut short began, or left
+                    self._build_aside(root, record, nested, snapshot, reverts)
+                with below(parent, leaf) as current, below(reverts, fileset) as new, \
+                        _service_folder(current, SNAPSHOTS, record.path, create=True) as theirs, \
+                        _service_folder(new, SNAPSHOTS, record.path, create=True) as ours:
+                    if not os.path.samestat(os.fstat(current), tree.lstat_at(parent, leaf)):
+                        raise StorageError(f"{record.path} changed while it was reverted; nothing was swapped")
+                    self.move_snapshots(theirs, ours)
+                    log.info("swapping the content of %s for the snapshot's", record.path)
+                    exchange(parent, leaf, reverts, fileset)
+                log.info("removing the content %s held before", record.path)
+                self.remove_snapshot(reverts, fileset)
+
+    def _build_aside(self, root: Root, record: Record, nested: list[Record], snapshot: str, reverts: int) -> None:
+        """The snapshot's content as {reverts}/{fileset}: its dependents' junctions in place,
+        the fileset's quota applied, no snapshots folder."""
+        log.info("building the content of snapshot %s aside", snapshot)
+        with self.snapshot_folder(root, record.path, snapshot) as snap:
+            self.build_from_snapshot(snap, reverts, record.name)
+        with below(reverts, record.name) as new:
+            tree.remove_entry(new, SNAPSHOTS)     # the copy's (btrfs: empty stand-ins)
+            for dependent in sorted(nested, key=lambda r: r.path.count("/")):
+                rel = os.path.relpath(dependent.path, record.path)
+                with below(new, os.path.dirname(rel) or ".", create=True) as fd:
+                    self.make_junction(fd, os.path.basename(rel))
+                    with below(fd, os.path.basename(rel)) as junction:
+                        write_text_at(junction, MARKER, f"{dependent.pool}\n")
+            self.apply_quota(new, record.hard)
+
     # -- templates -------------------------------------------------------------------------
     def model_filesets(self, fs, model_path, model_root=None):
         with self.opened(model_path, model_root) as fd:
             return self.model_markers(fs, fd)
 
     # -- hooks the btrfs driver replaces ---------------------------------------------------
-    def make_junction(self, dir_fd: int, name: str) -> None:
-        """Make the junction `name` in folder `dir_fd` (an empty folder there is adopted)."""
+    def make_junction(self, dir_fd: int, name: str, seed: int | None = None) -> None:
+        """Make the junction `name` in folder `dir_fd` (an empty folder there is adopted);
+        posix copies a `seed` in afterwards (create_fileset_from_snapshot), so never gets one."""
         with contextlib.suppress(FileExistsError):
             os.mkdir(name, 0o755, dir_fd=dir_fd)
+
+    def move_snapshots(self, src: int, dst: int) -> None:
+        """Move every snapshot from snapshots folder `src` to `dst`, each in one rename."""
+        for name, _ in tree.scan(src):
+            os.rename(name, name, src_dir_fd=src, dst_dir_fd=dst)
+
+    def build_from_snapshot(self, snap: int, dir_fd: int, name: str) -> None:
+        """Make `name` in folder `dir_fd` a writable copy of the snapshot open as `snap`."""
+        os.mkdir(name, 0o700, dir_fd=dir_fd)
+        with below(dir_fd, name) as target:
+            tree.copy_into(snap, target, keep_setid=True)
 
     def remove_junction(self, root: Root, path: str) -> None:
         root.remove(path)
@@ -196,6 +275,32 @@ def _near(store: RecordStore, name: str) -> list:
     if record is None:
         return []
     return [record.info()] + ([r.info() for r in store.inside(record.path)] if record.path else [])
+
+
+def _moving(reverts: int, name: str) -> bool:
+    """Has a revert begun to move the space's snapshots into the content it built aside? (Only
+    a complete build gets them; before the swap the content aside holds them, after it none.)"""
+    if tree.lstat_at(reverts, name) is None:
+        return False
+    with below(reverts, name) as aside:
+        if tree.lstat_at(aside, SNAPSHOTS) is None:
+            return False
+        with below(aside, SNAPSHOTS) as snaps:
+            return tree.has_entries(snaps)
+
+
+@contextlib.contextmanager
+def _reverts(root: Root):
+    """{mountpoint}/.pixstor/reverts, the service's own: where reverts build their content."""
+    top = open_service_folder(root.fd, SERVICE_FOLDER, root.path, create=True)
+    try:
+        fd = open_service_folder(top, REVERTS, os.path.join(root.path, SERVICE_FOLDER), create=True)
+    finally:
+        os.close(top)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def _partial(name: str) -> str:

@@ -2,7 +2,7 @@
 import logging
 
 from service import context
-from service.models import Snapshot
+from service.models import Snapshot, Space
 from service.tasks.spaces import placement
 from service.tasks.runner import check_fence, fenced_write, handles
 
@@ -36,4 +36,10 @@ def delete_snapshot(snapshot, params):
     log.info("deleting snapshot %s of %s", snapshot.name, fileset or f"filesystem {fs.name}")
     context.driver().delete_snapshot(fs, fileset, snapshot.name)
     with fenced_write():
+        forget_source(snapshot)
         snapshot.delete_instance()
+
+
+def forget_source(snapshot):
+    """Spaces made from the snapshot no longer name it (the column has no constraint to)."""
+    Space.update(source_snapshot=None).where(Space.source_snapshot == snapshot.id).execute()

@@ -11,7 +11,7 @@ import secrets
 
 from service import context
 from service.api.spaces import normalise_relativepath, overlap_message, overlapping_space, space_path
-from service.models import Space, SpaceExposer, SpaceTemplate, Template
+from service.models import Snapshot, Space, SpaceExposer, SpaceTemplate, Template
 from service.storage import StorageError, tree
 from service.storage.confined import Root, inside
 from service.tasks.exposers import shares_inside, withdraw
@@ -81,9 +81,15 @@ def create_space(space, params):
     fs, pool, fileset = placement(space)
     path = checked_path(space, fs)
     made_here = space.fileset == fileset or driver.fileset_info(fs, fileset) is None
+    source = source_of(space, fs) if space.source_snapshot_id else None
     try:
-        log.info("creating independent fileset %s at %s in pool %s", fileset, path, pool)
-        driver.create_fileset(fs, fileset, path, pool)
+        if source is None:
+            log.info("creating independent fileset %s at %s in pool %s", fileset, path, pool)
+            driver.create_fileset(fs, fileset, path, pool)
+        else:
+            log.info("creating independent fileset %s at %s in pool %s from snapshot %s of %s", fileset, path,
+                     pool, source.name, source.space.fileset)
+            driver.create_fileset_from_snapshot(fs, fileset, path, pool, source.space.fileset, source.name)
         # recorded as soon as it exists: a later failure leaves nothing unrecorded
         with fenced_write():
             Space.update(fileset=fileset, path=path).where(Space.id == space.id).execute()
@@ -101,6 +107,19 @@ def create_space(space, params):
         if made_here and not getattr(exc, "superseded", False):
             _take_back(driver, fs, space, fileset)
         raise
+
+
+def source_of(space, fs):
+    """The snapshot a new space starts from, with the request's rules checked again now."""
+    snapshot = Snapshot.get_or_none(Snapshot.id == space.source_snapshot_id)
+    if snapshot is None:
+        raise StorageError(f"snapshot /snapshots/{space.source_snapshot_id} no longer exists")
+    if snapshot.status != "ACTIVE" or snapshot.space is None or not snapshot.space.fileset:
+        raise StorageError(f"snapshot {snapshot.name} is {snapshot.status}, not an ACTIVE snapshot of a space")
+    if placement(snapshot.space)[0].name != fs.name:
+        raise StorageError(f"snapshot {snapshot.name} is on filesystem {placement(snapshot.space)[0].name}, "
+                           f"not {fs.name}")
+    return snapshot
 
 
 def _take_back(driver, fs, space, fileset):
@@ -133,6 +152,33 @@ def resize_space(space, params):
             Space.update(size=size).where(Space.id == space.id).execute()
 
 
+@handles("spaces", "revert")
+def revert_space(space, params):
+    """The space's content becomes its snapshot's (the driver's revert_fileset: whole, or not at
+    all, as its users see it). Checked again now: the snapshot exists, is ACTIVE and is this
+    space's, and the space has its fileset."""
+    snapshot = Snapshot.get_or_none(Snapshot.id == params.get("snapshot"))
+    if snapshot is None:
+        raise StorageError(f"snapshot /snapshots/{params.get('snapshot')} no longer exists; nothing was reverted")
+    if snapshot.space_id != space.id:
+        raise StorageError(f"snapshot {snapshot.name} is not a snapshot of space {space.name}; nothing was reverted")
+    if snapshot.status != "ACTIVE":
+        raise StorageError(f"snapshot {snapshot.name} is {snapshot.status}, not ACTIVE; nothing was reverted")
+    if not space.fileset:
+        raise StorageError(f"space {space.name} has no fileset (its create did not finish); nothing was reverted")
+    fs, _, _ = placement(space)
+    checked_path(space, fs)
+    driver = context.driver()
+    check_fence()
+    log.info("reverting %s to snapshot %s (taken %s UTC)%s", space.fileset, snapshot.name, snapshot.created,
+             ", forced: every change since is lost" if params.get("force") else "")
+    driver.revert_fileset(fs, space.fileset, snapshot.name)
+    used = driver.usage(fs, space.fileset)
+    with fenced_write():
+        Space.update(used=used).where(Space.id == space.id).execute()
+    return f"space {space.name} holds the content of snapshot {snapshot.name}"
+
+
 @handles("spaces", "delete")
 def delete_space(space, params):
     force = bool(params.get("force"))
@@ -152,6 +198,7 @@ def delete_space(space, params):
             log.info("deleting snapshot %s of %s", snapshot.name, space.fileset)
             driver.delete_snapshot(fs, space.fileset, snapshot.name)
             with fenced_write():
+                Space.update(source_snapshot=None).where(Space.source_snapshot == snapshot.id).execute()
                 snapshot.delete_instance()
         check_fence()
         log.info("deleting fileset %s%s", space.fileset, " and its data (forced)" if force else "")
