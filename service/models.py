@@ -12,7 +12,7 @@ import peewee
 from service.fields import (NAME, BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField,
                             IntegerField, JSONField, ManyToManyField, TextField, matches, not_negative, one_of,
                             percentage, positive)
-from service import ilm, inputs, lifecycle
+from service import ilm, inputs, lifecycle, security
 from service.shares import rules
 
 database = peewee.DatabaseProxy()
@@ -207,6 +207,16 @@ class Space(Resource):
     used = BigIntegerField(null=True, help_text="bytes used in the space, as last measured", read_only=True)
     snapshot_policies = ManyToManyField(SnapshotPolicy, help_text="snapshot policies that apply to the space",
                                         null=True, in_template=False, backref="spaces")
+    # who may use it (service/security.py): applied to its folders by its jobs; not in C+J templates
+    owner = CharField(null=True, help_text="user owning the space's folder (a name or a numeric id)",
+                      shape=security.owner, in_template=False)
+    group = CharField(null=True, help_text="group the space is secured to (a name or a numeric id)",
+                      shape=security.group, in_template=False)
+    permissions = CharField(null=True, default=security.DEFAULT_PERMISSIONS, max_length=4, shape=security.permissions,
+                            help_text="mode of the space's folder, octal (2770: set-group-id, rwx for owner and group)",
+                            in_template=False)
+    acl = JSONField(null=True, help_text="POSIX ACL entries as getfacl writes them (default: ones are inherited)",
+                    shape=security.acl, schema={"type": "array", "items": {"type": "string"}}, in_template=False)
 
     class Meta:
         collection = "spaces"

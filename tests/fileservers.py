@@ -16,6 +16,7 @@ Measured behaviour these rely on: /work/shared/NOTES.md, "File-sharing servers o
 """
 import contextlib
 import glob
+import grp
 import os
 import pwd
 import shutil
@@ -81,6 +82,25 @@ def unix_user(name):
         return pwd.getpwnam(name)
     except KeyError:
         raise AssertionError(f"useradd {name} exited {code}: {output}") from None
+
+
+def unix_group(name, members=()):
+    """Make a system group `name` unless it exists, and add `members` (accounts of these fixtures,
+    `pixt…`) to it; groups and memberships are kept afterwards, as accounts are."""
+    try:
+        group = grp.getgrnam(name)
+    except KeyError:
+        code, output = run([tool("groupadd") or "groupadd", "-r", name])
+        try:    # another run may have made it meanwhile
+            group = grp.getgrnam(name)
+        except KeyError:
+            raise AssertionError(f"groupadd {name} exited {code}: {output}") from None
+    for member in members:
+        assert member.startswith(USER_PREFIX), f"test accounts are named {USER_PREFIX}…, not {member!r}"
+        if member not in group.gr_mem:
+            code, output = run([tool("usermod") or "usermod", "-a", "-G", name, member])
+            assert code == 0, f"usermod -a -G {name} {member} exited {code}: {output}"
+    return grp.getgrnam(name)
 
 
 class _Daemon:

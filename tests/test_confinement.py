@@ -35,6 +35,7 @@ Scenarios that would wreck the record folder of the filesystem they run on (`.pi
 from __future__ import annotations
 
 import contextlib
+import grp
 import hashlib
 import json
 import os
@@ -42,12 +43,14 @@ import re
 import shutil
 import socket
 import stat
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.btrfs_fixture import Unavailable, give_up, mounted_btrfs, require_btrfs
+from tests.fileservers import unix_group
 from tests.harness import CJ, Server, cj_body, data_of
 
 ACTIVE, ERRORED, GONE = "ACTIVE", "ERRORED", "gone"
@@ -977,6 +980,128 @@ class snapshot_delete_holding_links(Scenario):
         assert os.readlink(space / "dlink") == str(self.out / "dir555")
 
 
+# Space security: a PATCH of owner, group, permissions or acl ---------------------------------
+SECURE_GROUP, NEW_GROUP = "render", "pixtcomp"
+POSIX_ACLS = ("system.posix_acl_access", "system.posix_acl_default")
+
+
+def acl_names(path):
+    """The POSIX ACL attributes of `path` itself (a link is not followed)."""
+    return sorted(set(os.listxattr(path, follow_symlinks=False)) & set(POSIX_ACLS))
+
+
+class SecureScenario(Scenario):
+    """A space made from the plain template, then secured to group render by a PATCH."""
+    place = ("space",)
+
+    def setup(self):
+        unix_group(SECURE_GROUP)
+        unix_group(NEW_GROUP)
+        victims(self.out)
+        self.state["space"] = self.t.prereq_space(self, self.rel(*self.place), templates=self.t.plain)
+        yield
+        self.t.prereq_patch(self, self.state["space"], group=SECURE_GROUP,
+                            acl=[f"group:{SECURE_GROUP}:rwx", f"default:group:{SECURE_GROUP}:rwx"])
+        yield
+
+
+SCENARIOS.remove(SecureScenario)
+
+
+class secure_group_links_to_outside(SecureScenario):
+    """Links to outside files and folders planted in a space before a PATCH of its group and
+    ACL, a folder swapped for a link to outside while it waits (and, on posix, a hard link to
+    an outside file of the space's group): the space's own folders and files take the new
+    group, the links stay as they are, their targets and the outside tree keep their owners,
+    modes and ACLs."""
+    expect = ACTIVE
+
+    def setup(self):
+        yield from super().setup()
+        space = self.dir / "space"
+        os.symlink(self.out / "file644", space / "to-file")
+        os.symlink(self.out / "dir755", space / "to-dir")
+        os.symlink(self.out / "file600", space / "shots" / "to-secret")
+        if self.t.driver == "posix":     # one filesystem: a second name of an outside file of the group
+            shared = write(self.out / "shared-render", "another project's file\n", 0o660)
+            os.chown(shared, -1, grp.getgrnam(SECURE_GROUP).gr_gid)
+            os.link(shared, space / "hard")
+        write(space / "frame", "the group's file\n")
+        self.state["links"] = self.links("shots")
+
+    def links(self, shots):
+        """Owner, group and target of each planted link itself (`shots`: where that folder is now)."""
+        found = {}
+        for path in ("to-file", "to-dir", f"{shots}/to-secret"):
+            st = os.lstat(self.dir / "space" / path)
+            found[os.path.basename(path)] = (st.st_uid, st.st_gid, os.readlink(self.dir / "space" / path))
+        return found
+
+    def request(self):
+        href = self.state["space"]
+        resp = self.t.session.patch(self.t.url + href, json={
+            "group": NEW_GROUP, "acl": [f"group:{NEW_GROUP}:rwx", f"default:group:{NEW_GROUP}:rwx"]})
+        self.state["while queued"] = self.t.data(href)["group"]
+        return resp, href
+
+    def plant(self):
+        swap(self.dir / "space" / "shots", self.out / "dir755")
+
+    def check(self):
+        space, new = self.dir / "space", grp.getgrnam(NEW_GROUP).gr_gid
+        assert (self.state["while queued"], self.t.data(self.state["space"])["group"]) == (SECURE_GROUP, NEW_GROUP)
+        for own in (space, space / "shots.moved", space / "shots.moved" / "010", space / "frame", space / "readme"):
+            assert os.lstat(own).st_gid == new, own
+        assert os.lstat(space / "shots.moved").st_mode & stat.S_ISGID
+        assert acl_names(space / "shots.moved") == ["system.posix_acl_default"]
+        assert self.links("shots.moved") == self.state["links"]
+        assert os.readlink(space / "shots") == str(self.out / "dir755")
+        for path in [self.out, *self.out.rglob("*")]:
+            assert acl_names(path) == [], path
+
+
+class secure_parent_swapped(SecureScenario):
+    """The space's parent folder is swapped for a link to outside while a PATCH waits."""
+    component = "parent"
+    place = ("parent", "space")
+
+    def request(self):
+        href = self.state["space"]
+        return self.t.session.patch(self.t.url + href, json={"permissions": "2750", "group": NEW_GROUP}), href
+
+    def plant(self):
+        swap(self.dir / "parent", self.out / "dir755")
+
+    def check(self):
+        data, space = self.t.data(self.state["space"]), self.dir / "parent.moved" / "space"
+        assert (data["permissions"], data["group"]) == ("2770", SECURE_GROUP)
+        st = os.lstat(space)
+        assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o2770, grp.getgrnam(SECURE_GROUP).gr_gid)
+
+
+class secure_group_gone_after_202(Scenario):
+    """The group a PATCH asks for is removed while the job waits: the job says so and changes
+    nothing."""
+    link = False
+    component = f"pixtgone{os.getpid()}"
+
+    def setup(self):
+        self.state["space"] = self.t.prereq_space(self, self.rel("space"))
+        yield
+        unix_group(self.component)
+
+    def request(self):
+        return self.t.session.patch(self.t.url + self.state["space"], json={"group": self.component}), \
+            self.state["space"]
+
+    def plant(self):
+        subprocess.run(["groupdel", self.component], check=True, capture_output=True)
+
+    def check(self):
+        assert self.t.data(self.state["space"])["group"] is None
+        assert os.lstat(self.dir / "space").st_gid == 0
+
+
 NAMES = [cls.__name__ for cls in SCENARIOS]
 
 
@@ -1061,6 +1186,10 @@ class Run:
 
     def prereq_snapshot(self, sc, name, space):
         return self._prereq(sc, self.create_snapshot(sc, name, space), f"snapshot {name}")
+
+    def prereq_patch(self, sc, href, **fields):
+        return self._prereq(sc, self.created(self.session.patch(self.url + href, json=fields)),
+                            f"PATCH of {href} with {fields}")
 
     def settle(self):
         """Wait for every prerequisite sent; a scenario whose prerequisite did not become

@@ -5,7 +5,7 @@ import os
 import bottle
 import peewee
 
-from service import context, inputs
+from service import context, inputs, security
 from service.api.cj import ApiError, invalid
 from service.api.views import BUSY, View, active_job, busy
 from service.db import lock
@@ -151,6 +151,8 @@ class SpaceView(View):
                 errors["source_snapshot"] = (f"snapshot {source.name} is on filesystem "
                                              f"{source.space.profile.datastore.filesystem}; the space is made on "
                                              f"{filesystem}, where profile {profile.name} places data")
+        if values.get("permissions") is None:
+            values["permissions"] = security.DEFAULT_PERMISSIONS
         if not errors:
             self._check_place(values, filesystem, retried, errors)
         if errors:
@@ -226,6 +228,15 @@ class SpaceView(View):
         return {"snapshot": snapshot.id, "force": force}
 
     def check_update(self, item, values):
+        if "permissions" in values and values["permissions"] is None:
+            raise invalid({"permissions": f"cannot be emptied: give octal permissions (default "
+                                          f"{security.DEFAULT_PERMISSIONS})"})
+        # a new owner, group, permissions or acl is a job that applies all four to the whole space;
+        # an owner, group or acl set to null is recorded only (what is on disk stays)
+        secured = any(values.get(name) is not None and values[name] != getattr(item, name) for name in security.FIELDS)
+        return self._check_resize(item, values) or secured
+
+    def _check_resize(self, item, values):
         if "size" not in values or values["size"] == item.size:
             return False
         size = values["size"]

@@ -151,3 +151,14 @@ def space_source_snapshot(migrator):
     add_columns(migrator, "space", {"source_snapshot_id": peewee.CharField(max_length=36, null=True)})
     if "space_source_snapshot_id" not in {i.name for i in database.get_indexes("space")}:
         migrate(migrator.add_index("space", ("source_snapshot_id",), False))
+
+
+@step(9, "spaces secured to a group: owner, group, permissions, acl")
+def space_security(migrator):
+    # spaces made before keep NULL permissions: their folders' modes stay as they are until a PATCH
+    add_columns(migrator, "space", {
+        "owner": peewee.CharField(null=True),
+        "group": peewee.CharField(null=True),
+        "permissions": peewee.CharField(max_length=4, null=True),
+        "acl": peewee.TextField(null=True),
+    })

@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass
 
 from . import tree
+from .access import Access
 from .confined import Root, below, inside
 from .errors import NotEmpty, StorageError, Unsafe  # noqa: F401  (part of this module's interface)
 from .tree import MARKER, SERVICE_FOLDER, SNAPSHOTS  # noqa: F401  (part of this module's interface)
@@ -261,6 +262,14 @@ class Driver(abc.ABC):
                 if name != SNAPSHOTS and st.st_ctime_ns > taken:
                     return rel
         return None
+
+    def secure_fileset(self, fs: Filesystem, fileset: str, access: Access, every_file: bool = False) -> tree.Secured:
+        """Give the fileset's folder and what is in it the owner, group, mode and ACLs of
+        `access` (see tree.secure; `every_file`: a new space's files all take the group). The
+        same POSIX calls on every driver, on descriptors reached from the mountpoint: on gpfs
+        they act on the fileset's junction (POSIX ACLs need `mmchfs -k posix` or `all`)."""
+        with Root(fs.mountpoint) as root, root.folder(self.linked_path(fs, fileset)) as fd:
+            return tree.secure(fd, access, every_file)
 
     def copy_tree(self, src: str, dst: str, src_root: str | None = None, dst_root: str | None = None) -> None:
         """Merge-copy `src` into `dst`, each walked from its root without following links."""

@@ -13,7 +13,9 @@ import logging
 import os
 import stat
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+from .access import ACCESS, DEFAULT, Access, Acl
 from .confined import Root, checkpoint, lstat_at, open_folder, read_text_at
 from .errors import StorageError, Unsafe
 
@@ -144,6 +146,170 @@ def _open_up(fd: int) -> None:
     mode = stat.S_IMODE(os.fstat(fd).st_mode)
     if mode & stat.S_IRWXU != stat.S_IRWXU:
         os.fchmod(fd, mode | stat.S_IRWXU)
+
+
+# -- securing (owner, group, mode, ACLs: see access.py) ----------------------------------
+@dataclass
+class Secured:
+    """What tree.secure changed, for the job's log."""
+    folders: int = 0          # folders below the root given the group, set-group-id bit or default ACL
+    files: int = 0            # files given the group
+    linked: int = 0           # files left alone: they have another name, maybe outside the space
+
+    def __str__(self) -> str:
+        text = f"{self.folders} folder(s) and {self.files} file(s) below the root changed"
+        if self.linked:
+            text += (f"; {self.linked} file(s) with more than one hard link kept their group (another name "
+                     "may lie outside the space)")
+        return text
+
+
+def secure(fd: int, access: Access, every_file: bool) -> Secured:
+    """Give the space open as `fd` what `access` says, by descriptor:
+
+    - the root: owner, group, mode, access ACL and default ACL;
+    - every folder below: the group, the root's set-group-id bit (so what is made inside
+      keeps the group) and the default ACL; its own mode and access ACL stay as they are (a
+      template author's choice, or a member's);
+    - files and fifos: the group — all of them when `every_file` (a new space: its create
+      copied everything in), else those that had the root's group before (a new group takes
+      the space's files along; a file given another group on purpose keeps it).
+
+    A link is never changed nor followed; a file with more than one hard link keeps its group
+    (another of its names may be outside the space); `.snapshots` folders are not entered.
+    Running it twice changes nothing more."""
+    before = os.fstat(fd)
+    base = _secure_root(fd, access, before)
+    default = access.default.complete(base).encode() if access.default is not None else None
+    if access.acl is not None:
+        _set_default(fd, default)
+    regroup = access.gid is not None and (every_file or before.st_gid != access.gid)
+    done = Secured()
+    for folder, rel, name, st in walk(fd, skipping(())):
+        if stat.S_ISDIR(st.st_mode):
+            if name == SNAPSHOTS:
+                continue
+            child = _enter(folder, name, st, rel)
+            if child is None:       # swapped meanwhile: what is there now is not entered
+                continue
+            try:
+                done.folders += _secure_folder(child, access, default)
+            finally:
+                os.close(child)
+        elif (regroup and (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)) and name != MARKER
+              and (every_file or st.st_gid == before.st_gid) and st.st_gid != access.gid):
+            changed = _regroup_file(folder, name, st, access.gid)
+            done.files += changed is True
+            done.linked += changed is None
+    return done
+
+
+def _secure_root(fd: int, access: Access, st: os.stat_result) -> Acl:
+    """Owner, group, mode and access ACL of the root; returns the base entries (owner, group,
+    other) its ACLs build on: those of `access.mode`, else the ones it has."""
+    uid = st.st_uid if access.uid is None else access.uid
+    gid = st.st_gid if access.gid is None else access.gid
+    if (uid, gid) != (st.st_uid, st.st_gid):
+        os.fchown(fd, uid, gid)
+    if access.mode is not None:
+        base = Acl.from_mode(access.mode)
+    else:
+        current = _get_acl(fd, ACCESS)
+        base = Acl(current.owner, current.group, current.other) if current else Acl.from_mode(st.st_mode)
+    acl = access.acl.complete(base) if access.acl is not None else None
+    if acl is not None and acl.minimal:
+        _remove_acl(fd, ACCESS)
+    if access.mode is not None:
+        # after the chown (which may clear set-id bits) and before the ACL, which then sets
+        # the group bits to its mask
+        os.fchmod(fd, access.mode)
+    if acl is not None and not acl.minimal:
+        _set_acl(fd, ACCESS, acl.encode())
+    return base
+
+
+def _secure_folder(fd: int, access: Access, default: bytes | None) -> bool:
+    """Group, set-group-id bit and default ACL of a folder below the root; True when changed."""
+    st = os.fstat(fd)
+    changed = False
+    if access.gid is not None and st.st_gid != access.gid:
+        os.fchown(fd, -1, access.gid)
+        changed = True
+    if access.mode is not None and access.mode & stat.S_ISGID and not st.st_mode & stat.S_ISGID:
+        # the mode's group bits are the ACL's mask where there is one: kept as they are
+        os.fchmod(fd, stat.S_IMODE(st.st_mode) | stat.S_ISGID)
+        changed = True
+    if access.acl is not None:
+        changed |= _set_default(fd, default)
+    return changed
+
+
+def _set_default(fd: int, value: bytes | None) -> bool:
+    """Make a folder's default ACL `value` (None: none); True when it changed."""
+    try:
+        current = os.getxattr(fd, DEFAULT)
+    except OSError as exc:
+        if exc.errno not in (errno.ENODATA, errno.EOPNOTSUPP):
+            raise
+        current = None
+    if current == value:
+        return False
+    if value is None:
+        _remove_acl(fd, DEFAULT)
+    else:
+        _set_acl(fd, DEFAULT, value)
+    return True
+
+
+def _set_acl(fd: int, name: str, value: bytes) -> None:
+    try:
+        os.setxattr(fd, name, value)
+    except OSError as exc:
+        if exc.errno == errno.EOPNOTSUPP:
+            raise StorageError("this filesystem does not support POSIX ACLs (mount it with them, or leave the "
+                               "space's acl null)") from None
+        raise
+
+
+def _get_acl(fd: int, name: str) -> Acl | None:
+    try:
+        return Acl.decode(os.getxattr(fd, name))
+    except OSError as exc:
+        if exc.errno in (errno.ENODATA, errno.EOPNOTSUPP):
+            return None
+        raise
+
+
+def _remove_acl(fd: int, name: str) -> None:
+    try:
+        os.removexattr(fd, name)
+    except OSError as exc:
+        if exc.errno not in (errno.ENODATA, errno.EOPNOTSUPP):
+            raise
+
+
+def _regroup_file(dir_fd: int, name: str, st: os.stat_result, gid: int) -> bool | None:
+    """Give a file (or fifo) found by the walk the group `gid`, through a descriptor of that
+    very file: True when done, None when it has other hard links (left alone), False when it
+    changed or went meanwhile. Opening it neither follows a link nor blocks on a fifo."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC,
+                     dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOENT, errno.ENXIO):
+            return False
+        raise
+    try:
+        now = os.fstat(fd)
+        if not os.path.samestat(now, st) or stat.S_IFMT(now.st_mode) != stat.S_IFMT(st.st_mode):
+            return False
+        if now.st_nlink != 1:
+            log.info("%s keeps its group: it has %d hard links", name, now.st_nlink)
+            return None
+        os.fchown(fd, -1, gid)      # the kernel drops a file's set-id bits here, as for any chown
+        return True
+    finally:
+        os.close(fd)
 
 
 # -- removing -----------------------------------------------------------------------------

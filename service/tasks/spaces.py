@@ -9,7 +9,7 @@ import logging
 import os
 import secrets
 
-from service import context
+from service import context, security
 from service.api.spaces import normalise_relativepath, overlap_message, overlapping_space, space_path
 from service.models import Snapshot, Space, SpaceExposer, SpaceTemplate, Template
 from service.storage import StorageError, tree
@@ -75,11 +75,36 @@ def apply_template(driver, fs, template, space, fileset, path):
     driver.copy_tree(template.store_path, path, src_root=store, dst_root=fs.mountpoint)
 
 
+def wanted_access(values):
+    """The owner, group, permissions and acl of `values` (a space or a dict of its fields) as a
+    plan, every name resolved again now: a user or group gone since the request fails the job
+    here, before anything is changed."""
+    fields = {name: values[name] if isinstance(values, dict) else getattr(values, name) for name in security.FIELDS}
+    try:
+        return security.plan(**fields)
+    except ValueError as exc:
+        raise StorageError(f"{exc}; nothing was changed") from None
+
+
+def secure(driver, fs, fields, fileset, access, every_file):
+    shown = {name: "(as it is)" if value is None else value for name, value in fields.items()}
+    if fields["acl"] is not None:
+        shown["acl"] = ", ".join(fields["acl"]) or "(none)"
+    log.info("securing %s: owner %s, group %s, permissions %s, acl %s", fileset, *(shown[n] for n in security.FIELDS))
+    check_fence()
+    log.info("secured %s: %s", fileset, driver.secure_fileset(fs, fileset, access, every_file))
+
+
+def security_fields(space):
+    return {name: getattr(space, name) for name in security.FIELDS}
+
+
 @handles("spaces", "create")
 def create_space(space, params):
     driver = context.driver()
     fs, pool, fileset = placement(space)
     path = checked_path(space, fs)
+    access = wanted_access(space)
     made_here = space.fileset == fileset or driver.fileset_info(fs, fileset) is None
     source = source_of(space, fs) if space.source_snapshot_id else None
     try:
@@ -99,6 +124,8 @@ def create_space(space, params):
             if not template.store_path:
                 raise StorageError(f"template {template.name} has not been built")
             apply_template(driver, fs, template, space, fileset, path)
+        # last: a copy (of templates, of a snapshot) gives the root its source's mode and owner
+        secure(driver, fs, security_fields(space), fileset, access, every_file=True)
         used = driver.usage(fs, fileset)
         with fenced_write():
             Space.update(used=used).where(Space.id == space.id).execute()
@@ -137,19 +164,28 @@ def _take_back(driver, fs, space, fileset):
 
 
 @handles("spaces", "update")
-def resize_space(space, params):
-    size = params.get("size", space.size)
+def update_space(space, params):
+    """A resize, and a new owner, group, permissions or acl: all four applied again to the
+    whole space (the root, every folder, the files that had its group). The item takes the
+    new values once storage has them."""
+    changes = {name: params[name] for name in params if name in Space._meta.fields}
+    wanted = dict(security_fields(space), **{n: v for n, v in changes.items() if n in security.FIELDS})
+    # set to null: recorded only, what is on disk stays (as the API says)
+    access = wanted_access(wanted) if any(changes.get(n) is not None for n in security.FIELDS) else None
     if space.fileset:
         fs, _, _ = placement(space)
-        check_fence()
-        log.info("resizing %s: hard %d, soft %d bytes", space.fileset, size, soft_limit(size))
-        context.driver().set_quota(fs, space.fileset, size, soft_limit(size))
-        used = context.driver().usage(fs, space.fileset)
-        with fenced_write():
-            Space.update(size=size, used=used).where(Space.id == space.id).execute()
-    else:   # never made on storage: the size is used when its create is retried
-        with fenced_write():
-            Space.update(size=size).where(Space.id == space.id).execute()
+        driver = context.driver()
+        if "size" in changes:
+            size = changes["size"]
+            check_fence()
+            log.info("resizing %s: hard %d, soft %d bytes", space.fileset, size, soft_limit(size))
+            driver.set_quota(fs, space.fileset, size, soft_limit(size))
+        if access is not None:
+            secure(driver, fs, wanted, space.fileset, access, every_file=False)
+        changes["used"] = driver.usage(fs, space.fileset)
+    # never made on storage: the values are used when its create is retried
+    with fenced_write():
+        Space.update(**changes).where(Space.id == space.id).execute()
 
 
 @handles("spaces", "revert")
