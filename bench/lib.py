@@ -31,7 +31,9 @@ def machine():
             pass
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_mib": memory, "kernel": platform.release(),
             "os": platform.platform(), "python": platform.python_version(), "packages": versions,
-            "commit": _commit(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "commit": _commit(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            # other work on the machine skews every number: the load when the results were saved
+            "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()]}
 
 
 def _commit():

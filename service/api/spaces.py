@@ -1,6 +1,7 @@
 """Spaces: an independent fileset at {mountpoint}/{relativepath}, placed by its
 profile's pool, laid out from templates, capped by a quota."""
 import os
+import weakref
 
 import bottle
 import peewee
@@ -39,9 +40,9 @@ def overlapping_space(relativepath, filesystem, exclude_id=""):
     """The space on `filesystem` whose relativepath is `relativepath`, or lies inside or
     around it (one fileset inside another's tree), or None. The one overlap rule."""
     ancestors = ["/".join(relativepath.split("/")[:n]) for n in range(1, relativepath.count("/") + 1)]
-    if isinstance(database.obj, peewee.SqliteDatabase):
-        # byte order: exactly the paths starting with "relativepath/" ("/" is just below "0"),
-        # a range the relativepath index answers
+    if _code_point_order():
+        # exactly the paths starting with "relativepath/" ("/" is just below "0"), a range the
+        # relativepath index answers
         inside = (Space.relativepath > relativepath + "/") & (Space.relativepath < relativepath + "0")
     else:
         # LIKE (not ILIKE) so that an index can serve it where the collation allows; its
@@ -55,6 +56,24 @@ def overlapping_space(relativepath, filesystem, exclude_id=""):
         if other.relativepath in ancestors + [relativepath] or other.relativepath.startswith(relativepath + "/"):
             return other
     return None
+
+
+_ORDERS = weakref.WeakKeyDictionary()
+
+
+def _code_point_order():
+    """Does the database compare text by code point (SQLite; PostgreSQL with a C collation),
+    so that a prefix is a range of its index? Asked once per database."""
+    obj = database.obj
+    if obj not in _ORDERS:
+        if isinstance(obj, peewee.SqliteDatabase):
+            _ORDERS[obj] = True
+        else:
+            collation = database.execute_sql(
+                "SELECT datcollate FROM pg_database WHERE datname = current_database()").fetchone()[0]
+            _ORDERS[obj] = collation.split(".")[0] in ("C", "POSIX") and collation.split(".")[-1].lower() in (
+                "c", "posix", "utf8", "utf-8")
+    return _ORDERS[obj]
 
 
 def overlap_message(relativepath, other):
