@@ -259,3 +259,19 @@ def test_gpfs_ilm_run_applies_only_the_steps(tmp_path, monkeypatch, gpfs_records
         assert call[:3] + call[4:] == [str(FAKE / "mmapplypolicy"), "mmfs1", "-P", "-I", mode]
         steps = EXPECTED_POLICY.split("\n\n")[4:7]
         assert (fake.replies / "mmapplypolicy.policy").read_text() == "\n\n".join(steps) + "\n"
+
+
+def test_a_step_cannot_be_moved_onto_a_taken_position(site, render):
+    server, session = site
+    cold = href_of(server, session, "ilmsteps", '{"name": "cold"}')
+    resp = session.patch(server.url + cold, json=cj_body(order=2))
+    assert resp.status_code == 409 and error(resp)["details"] == {"order": "already in use"}, resp.text
+    assert data_of(session.get(server.url + cold).json())["status"] == "ACTIVE"
+
+
+def test_a_placement_cannot_land_on_a_steps_own_target(site, render):
+    server, session = site
+    resp = session.patch(server.url + render.profile, json=cj_body(datastore=render.sata1))
+    assert resp.status_code == 422, resp.text
+    assert error(resp)["details"] == {"datastore": "is where its migrate step cold sends files: change or delete "
+                                                   "that step first"}

@@ -8,7 +8,7 @@ from service import ilm
 from service.api.cj import ApiError, invalid
 from service.api.views import View
 from service.db import lock
-from service.models import Space
+from service.models import IlmStep, Space
 
 USER_NOTES = ("comment", "extras")
 
@@ -31,6 +31,15 @@ class ProfileView(View):
         if spaces and datastore.filesystem != item.datastore.filesystem:
             raise invalid({"datastore": f"must be a datastore on filesystem {item.datastore.filesystem}, where the "
                                         f"profile's spaces are ({', '.join(sorted(s.name for s in spaces)[:5])})"})
+        for step in item.ilmsteps:
+            if step.action != "migrate":
+                continue
+            if step.target_id == datastore.id:
+                raise invalid({"datastore": f"is where its migrate step {step.name} sends files: change or delete "
+                                            "that step first"})
+            if step.target.filesystem != datastore.filesystem:
+                raise invalid({"datastore": f"is on filesystem {datastore.filesystem}; its migrate step {step.name} "
+                                            f"sends files to filesystem {step.target.filesystem}"})
         return True
 
     def check_delete(self, item, force):
@@ -63,7 +72,22 @@ class IlmStepView(View):
         merged = {name: getattr(item, name) for name in self.writable}
         merged.update(values)
         self._check(merged)
+        if "order" in values and values["order"] != item.order:
+            self._refuse_taken(item.profile, values["order"], item.id)
         return any(name not in USER_NOTES and values[name] != getattr(item, name) for name in values)
+
+    def guard(self, action, values, item):
+        if action == "update" and "order" in values:
+            # the position checked and claimed in one step (the unique index would fail the job)
+            lock(f"pixstor: ILM step positions of profile {item.profile_id}")
+            self._refuse_taken(item.profile, values["order"], item.id)
+
+    @staticmethod
+    def _refuse_taken(profile, order, own_id):
+        holder = IlmStep.get_or_none(IlmStep.profile == profile.id, IlmStep.order == order, IlmStep.id != own_id)
+        if holder is not None:
+            raise ApiError(409, f"ilmsteps item with the same profile and order exists: /ilmsteps/{holder.id}",
+                           {"order": "already in use"})
 
     @staticmethod
     def _check(values):
