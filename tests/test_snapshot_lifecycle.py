@@ -115,7 +115,9 @@ def test_expired_snapshots_are_deleted_on_time_by_jobs_with_logs(srv, clock):
     later = make_snapshot(session, srv, space, "later", retain_for="3h")
     kept = make_snapshot(session, srv, space, "kept")
     snapshots = srv.mountpoint / "p" / "s" / ".snapshots"
-    assert sorted(p.name for p in snapshots.iterdir()) == ["kept", "later", "soon"]
+    # posix: each snapshot with the modes its entries had (.{name}.modes), deleted along with it
+    assert sorted(p.name for p in snapshots.iterdir()) == [
+        ".kept.modes", ".later.modes", ".soon.modes", "kept", "later", "soon"]
 
     clock.advance(minutes=59)
     clock.advance(minutes=1)        # soon's expiry: the look that deletes it sees later's as not due
@@ -130,7 +132,7 @@ def test_expired_snapshots_are_deleted_on_time_by_jobs_with_logs(srv, clock):
 
     clock.advance(hours=2)
     assert wait_status(session, srv.url + later, wanted=(), timeout=20) is None
-    assert sorted(p.name for p in snapshots.iterdir()) == ["kept"]
+    assert sorted(p.name for p in snapshots.iterdir()) == [".kept.modes", "kept"]
     assert data_of(session.get(srv.url + kept).json())["status"] == "ACTIVE"
 
 
@@ -202,7 +204,8 @@ def test_hourly_policy_keeping_3_over_a_day_leaves_the_3_newest(srv, clock):
         clock.set(datetime.datetime(2026, 3, 2) + datetime.timedelta(hours=hour))
         wait_policy_snapshots(session, srv, policy, [f"hourly-{slot(h)}" for h in range(max(9, hour - 2), hour + 1)])
     newest = [f"hourly-{slot(h)}" for h in (31, 32, 33)]
-    assert sorted(p.name for p in (srv.mountpoint / "p" / "s" / ".snapshots").iterdir()) == newest
+    assert sorted(p.name for p in (srv.mountpoint / "p" / "s" / ".snapshots").iterdir()) == sorted(
+        newest + [f".{name}.modes" for name in newest])
     pruned = session.get(srv.url + "/jobs/", params={"where": '{"owner": "system:scheduler", "action": "delete"}'})
     assert pruned.headers["X-Total-Count"] == "22"
 

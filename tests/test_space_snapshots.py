@@ -116,6 +116,7 @@ def test_a_new_space_starts_with_the_snapshots_content(srv, tmp_path):
     write(outside / "secret", "outside\n")
     source = make_space(session, srv, "source")
     fill(srv.mountpoint / "p" / "source", outside)
+    expected = content(srv.mountpoint / "p" / "source")
     snapshot = make_snapshot(session, srv, source, "before")
     write(srv.mountpoint / "p" / "source" / "notes.txt", "changed after the snapshot\n")
     snapshot_path = srv.mountpoint / "p" / "source" / ".snapshots" / "before"
@@ -133,7 +134,7 @@ def test_a_new_space_starts_with_the_snapshots_content(srv, tmp_path):
     copy = make_space(session, srv, "copy", source_snapshot=snapshot)
     assert data_of(session.get(srv.url + copy).json())["source_snapshot"] == snapshot
     copy_path = srv.mountpoint / "p" / "copy"
-    assert content(copy_path) == content(snapshot_path)
+    assert content(copy_path) == expected
     assert (copy_path / "notes.txt").read_text() == "notes v1\n"
     assert os.readlink(copy_path / "elsewhere") == str(outside)
     assert sorted(os.listdir(outside)) == ["secret"]
@@ -156,8 +157,8 @@ def test_revert_needs_force_when_the_space_changed_and_then_holds_the_snapshot(s
     space = make_space(session, srv, "s")
     path = srv.mountpoint / "p" / "s"
     fill(path, outside)
+    expected = content(path)
     snapshot = make_snapshot(session, srv, space, "before")
-    expected = content(path / ".snapshots" / "before")
 
     unchanged = revert(session, srv, space, snapshot)
     assert unchanged.status_code == 202, unchanged.text
@@ -183,10 +184,56 @@ def test_revert_needs_force_when_the_space_changed_and_then_holds_the_snapshot(s
     assert content(path) == expected
     assert not (path / "added").exists()
     assert (path / "shots" / "010" / "plate.txt").read_text() == "plate v1\n"
-    assert sorted(os.listdir(path / ".snapshots")) == ["before"]
+    kept_modes = [] if srv.driver == "btrfs" else [".before.modes"]   # posix: the modes beside the snapshot
+    assert sorted(os.listdir(path / ".snapshots")) == kept_modes + ["before"]
     assert sorted(os.listdir(outside)) == ["secret"]
     assert "holds the content of snapshot before" in session.get(job).text
     assert not os.listdir(srv.mountpoint / ".pixstor" / "reverts")
+
+
+def assert_read_only(srv, snapshot):
+    """btrfs: a read-only subvolume, that even root cannot write; posix: no write bit on any
+    entry (root ignores them, so the bits are checked)."""
+    if srv.driver == "btrfs":
+        with pytest.raises(OSError, match="Read-only file system"):
+            (snapshot / "tamper").write_text("tamper\n")
+    else:
+        modes = [os.lstat(os.path.join(d, n)).st_mode for d, ds, fs in os.walk(snapshot) for n in ds + fs]
+        assert modes and not any(m & 0o222 for m in modes + [os.lstat(snapshot).st_mode])
+
+
+def test_copies_of_a_snapshot_have_the_modes_the_space_had(srv):
+    """posix takes write permission off a snapshot's entries and keeps their modes beside it;
+    btrfs's read-only subvolume keeps them itself. A space made from the snapshot, and the
+    space reverted to it, have the modes the space had; the snapshot stays read-only."""
+    session = srv.session()
+    space = make_space(session, srv, "s")
+    path = srv.mountpoint / "p" / "s"
+    write(path / "shared" / "plate.txt", "plate\n")
+    write(path / "private" / "run.sh", "#!/bin/sh\n")
+    for rel, mode in (("shared/plate.txt", 0o640), ("private/run.sh", 0o755), ("shared", 0o2770),
+                      ("private", 0o750)):
+        os.chmod(path / rel, mode)
+    before = content(path)
+    assert {rel: mode for rel, (_, mode, _) in before.items()} == {
+        "shared": 0o2770, "private": 0o750, "shared/plate.txt": 0o640, "private/run.sh": 0o755}
+    assert stat.S_IMODE(os.lstat(path).st_mode) == 0o2770    # the space's permissions
+    snapshot = make_snapshot(session, srv, space, "before")
+    snap = path / ".snapshots" / "before"
+    taken = content(snap)
+    assert_read_only(srv, snap)
+
+    # permissions without the set-group-id bit: securing the new space leaves its folders' modes as they are
+    copy = make_space(session, srv, "copy", source_snapshot=snapshot, permissions="0770")
+    assert content(srv.mountpoint / "p" / "copy") == before
+
+    os.chmod(path / "private", 0o700)
+    os.chmod(path / "shared" / "plate.txt", 0o600)
+    job_of(session, srv, revert(session, srv, space, snapshot, force=True))
+    assert content(path) == before
+    assert stat.S_IMODE(os.lstat(path).st_mode) == 0o2770
+    assert content(snap) == taken
+    assert_read_only(srv, snap)
 
 
 def test_revert_takes_a_snapshot_of_the_space_only(srv):
@@ -218,8 +265,8 @@ def test_a_revert_killed_halfway_leaves_the_old_content_and_a_rerun_finishes_it(
             for folder in range(40):
                 for number in range(250):
                     write(path / f"f{folder:02}" / f"{number:03}.txt", f"{folder} {number} v1\n")
+            expected = content(path)
             snapshot = make_snapshot(session, srv, space, "before")
-            expected = content(path / ".snapshots" / "before")
             write(path / "f00" / "000.txt", "changed\n")
             write(path / "added.txt", "added\n")
             before = content(path)

@@ -197,16 +197,25 @@ class BtrfsDriver(PosixDriver):
                     os.rmdir(leaf, dir_fd=place)    # the empty stand-in a snapshot leaves
                     snapshot_subvolume(nested, place, leaf, read_only=False)
 
+    def restore_modes(self, root, source, snapshot, fd):
+        """Nothing to give back: a btrfs snapshot is read-only as a subvolume, its entries keep
+        their modes, and so do its copies (writable snapshots of it)."""
+
     def move_snapshots(self, src, dst):
         """A read-only subvolume keeps its place: each snapshot is made writable for its move and
         read-only again in `dst` (again, for one a run cut short moved)."""
+        moved = []
         for name, st in tree.scan(src):
             if is_subvolume_root(st):
                 with below(src, name) as fd:
                     set_read_only(fd, False)
             os.rename(name, name, src_dir_fd=src, dst_dir_fd=dst)
-        for name, st in tree.scan(dst):
-            if is_subvolume_root(st) and not name.endswith(".partial"):
+            moved.append(name)
+        # a btrfs folder's descriptor lists only the entries it had when it was opened: the ones
+        # moved in just now are named, not scanned for
+        for name in sorted({name for name, _ in tree.scan(dst)} | set(moved)):
+            st = tree.lstat_at(dst, name)
+            if st is not None and is_subvolume_root(st) and not name.endswith(".partial"):
                 with below(dst, name) as fd:
                     set_read_only(fd, True)
 

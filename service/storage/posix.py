@@ -7,13 +7,14 @@ Everything below the mountpoint is reached through confined.Root: no link is fol
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 
 from . import tree
 from .base import (MARKER, SERVICE_FOLDER, SNAPSHOTS, Driver, Filesystem, StorageError, check_limits, check_name, find,
                    is_below)
-from .confined import Root, below, exchange, open_service_folder, write_text_at
+from .confined import Root, below, exchange, open_service_folder, read_text_at, write_text_at
 from .records import Record, RecordStore
 
 log = logging.getLogger(__name__)
@@ -144,9 +145,12 @@ class PosixDriver(Driver):
                 if not self.snapshot_complete(snaps, name):
                     for leftover in (_partial(name), name):  # what an interrupted attempt left behind
                         self.remove_snapshot(snaps, leftover)
-                    # built aside, renamed into place only once complete
-                    self.make_snapshot(src, snaps, _partial(name),
-                                       [os.path.relpath(p, source) for p in included])
+                    # built aside, renamed into place only once complete (its modes written before)
+                    modes = self.make_snapshot(src, snaps, _partial(name),
+                                               [os.path.relpath(p, source) for p in included])
+                    if modes is not None:
+                        write_text_at(snaps, _manifest(name), json.dumps({"modes": {
+                            rel: f"{mode:04o}" for rel, mode in modes.items()}}), mode=0o600)
                     os.rename(_partial(name), name, src_dir_fd=snaps, dst_dir_fd=snaps)
         return os.path.join(source, SNAPSHOTS, name)
 
@@ -160,6 +164,7 @@ class PosixDriver(Driver):
                 with root.folder(source) as src, _service_folder(src, SNAPSHOTS, source, create=False) as snaps:
                     self.remove_snapshot(snaps, _partial(name))
                     self.remove_snapshot(snaps, name)
+                    tree.remove_entry(snaps, _manifest(name))
             except FileNotFoundError:
                 return
 
@@ -172,6 +177,42 @@ class PosixDriver(Driver):
                 yield fd
         except FileNotFoundError:
             raise StorageError(f"snapshot {name} of {source} does not exist") from None
+
+    def snapshot_modes(self, root: Root, source: str, name: str) -> dict[str, int] | None:
+        """The modes the entries of snapshot `name` of the fileset at `source` had before it was
+        made read-only ({relative path: mode}, "." its top), from the manifest written beside
+        it ({source}/.snapshots/.{name}.modes, the service's own, 0600); None for a snapshot
+        taken before manifests were kept."""
+        shown = os.path.join(source, SNAPSHOTS, _manifest(name))
+        with root.folder(source) as src, _service_folder(src, SNAPSHOTS, source, create=False) as snaps:
+            text = read_text_at(snaps, _manifest(name))
+        if text is None:
+            return None
+        try:
+            modes = {rel: int(mode, 8) for rel, mode in json.loads(text)["modes"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise StorageError(f"{shown} is not a manifest of modes; nothing was copied from snapshot {name}") from None
+        if not all(isinstance(rel, str) and 0 <= mode <= 0o7777 for rel, mode in modes.items()):
+            raise StorageError(f"{shown} holds a mode out of range; nothing was copied from snapshot {name}")
+        return modes
+
+    def restore_modes(self, root: Root, source: str, snapshot: str, fd: int) -> None:
+        """Give a copy of snapshot `snapshot` of the fileset at `source`, open as `fd`, the modes
+        its entries had when it was taken (snapshot_modes), files without their set-id bits
+        unless storage.keep_setid. A snapshot taken before modes were kept: every folder and
+        file of the copy gets its owner's write permission back (u+w)."""
+        modes = self.snapshot_modes(root, source, snapshot)
+        if modes is None:
+            log.info("snapshot %s has no record of its modes (taken before they were kept): its copy's folders "
+                     "and files get their owner's write permission back", snapshot)
+        tree.restore_modes(fd, modes, self.keep_setid)
+
+    def create_fileset_from_snapshot(self, fs, name, path, pool, source, snapshot):
+        """The copy of Driver's, then the modes its entries had before the snapshot was made
+        read-only given back (restore_modes)."""
+        super().create_fileset_from_snapshot(fs, name, path, pool, source, snapshot)
+        with Root(fs.mountpoint) as root, root.folder(path) as target:
+            self.restore_modes(root, self.linked_path(fs, source), snapshot, target)
 
     # -- revert ----------------------------------------------------------------------------
     def revert_fileset(self, fs, fileset, snapshot):
@@ -210,12 +251,14 @@ class PosixDriver(Driver):
                 self.remove_snapshot(reverts, fileset)
 
     def _build_aside(self, root: Root, record: Record, nested: list[Record], snapshot: str, reverts: int) -> None:
-        """The snapshot's content as {reverts}/{fileset}: its dependents' junctions in place,
-        the fileset's quota applied, no snapshots folder."""
+        """The snapshot's content as {reverts}/{fileset}: the modes its entries had when it was
+        taken, its dependents' junctions in place, the fileset's quota applied, no snapshots
+        folder."""
         log.info("building the content of snapshot %s aside", snapshot)
         with self.snapshot_folder(root, record.path, snapshot) as snap:
             self.build_from_snapshot(snap, reverts, record.name)
         with below(reverts, record.name) as new:
+            self.restore_modes(root, record.path, snapshot, new)
             tree.remove_entry(new, SNAPSHOTS)     # the copy's (btrfs: empty stand-ins)
             for dependent in sorted(nested, key=lambda r: r.path.count("/")):
                 rel = os.path.relpath(dependent.path, record.path)
@@ -258,12 +301,14 @@ class PosixDriver(Driver):
         # Copies are finished and made read-only under a temporary name, then renamed.
         return tree.lstat_at(snaps, name) is not None
 
-    def make_snapshot(self, src: int, snaps: int, name: str, dependents: list[str]) -> None:
-        """Snapshot folder `src` as `name` in folder `snaps`, read-only."""
+    def make_snapshot(self, src: int, snaps: int, name: str, dependents: list[str]) -> dict[str, int] | None:
+        """Snapshot folder `src` as `name` in folder `snaps`, read-only. Returns the modes its
+        entries had before they were made read-only (create_snapshot writes them beside it, for
+        its copies: restore_modes); None where a snapshot keeps them (btrfs)."""
         os.mkdir(name, 0o700, dir_fd=snaps)
         with below(snaps, name) as target:
             tree.copy_into(src, target, keep_setid=True)  # dependents are plain folders: copied along
-            tree.make_read_only(target)
+            return tree.make_read_only(target)
 
     def remove_snapshot(self, snaps: int, name: str) -> None:
         tree.remove_entry(snaps, name)
@@ -305,6 +350,12 @@ def _reverts(root: Root):
 
 def _partial(name: str) -> str:
     return f".{name}.partial"
+
+
+def _manifest(name: str) -> str:
+    """The modes of snapshot `name` before it was made read-only, beside it (names never start
+    with a dot, so no snapshot is called so)."""
+    return f".{name}.modes"
 
 
 @contextlib.contextmanager

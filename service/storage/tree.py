@@ -122,12 +122,37 @@ def dependent_order(found: dict[str, str]) -> dict[str, str]:
 _WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
 
-def make_read_only(fd: int) -> None:
-    """Take write permission off folder `fd` and everything below it (never through a link)."""
-    for folder, _, name, st in walk(fd):
+def make_read_only(fd: int) -> dict[str, int]:
+    """Take write permission off folder `fd` and everything below it (never through a link).
+    Returns the modes they had: {relative path: mode}, "." the folder itself, links left out
+    (restore_modes gives them back to a copy)."""
+    modes = {}
+    for folder, rel, name, st in walk(fd):
         if not stat.S_ISLNK(st.st_mode):
-            chmod_entry(folder, name, stat.S_IMODE(st.st_mode) & ~_WRITE)
-    os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & ~_WRITE)
+            modes[rel] = stat.S_IMODE(st.st_mode)
+            chmod_entry(folder, name, modes[rel] & ~_WRITE)
+    modes["."] = stat.S_IMODE(os.fstat(fd).st_mode)
+    os.fchmod(fd, modes["."] & ~_WRITE)
+    return modes
+
+
+def restore_modes(fd: int, modes: dict[str, int] | None, keep_setid: bool = False) -> None:
+    """Give a copy of a tree make_read_only took write permission off (open as folder `fd`)
+    its modes back: those of `modes`, as make_read_only returned them. An entry `modes` lacks,
+    or every entry when `modes` is None (a snapshot taken before modes were kept), gets its
+    owner's write permission back (u+w). Files lose their set-user/group-id bits unless
+    `keep_setid` (as copy_into's copies do); folders keep theirs. Links are neither changed
+    nor followed."""
+    for folder, rel, name, st in walk(fd):
+        if not stat.S_ISLNK(st.st_mode):
+            chmod_entry(folder, name, _restored(modes, rel, st, keep_setid))
+    os.fchmod(fd, _restored(modes, ".", os.fstat(fd), keep_setid))
+
+
+def _restored(modes: dict[str, int] | None, rel: str, st: os.stat_result, keep_setid: bool) -> int:
+    kept = modes.get(rel) if modes is not None else None
+    mode = stat.S_IMODE(st.st_mode) | stat.S_IWUSR if kept is None else kept
+    return mode if keep_setid or stat.S_ISDIR(st.st_mode) else mode & ~_SETID
 
 
 def chmod_entry(dir_fd: int, name: str, mode: int) -> None:

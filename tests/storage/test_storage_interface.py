@@ -63,5 +63,5 @@ def test_posix_snapshot_cleans_up_an_interrupted_copy(tmp_path):
     partial.mkdir(parents=True)
     (partial / "junk").write_text("half")
     snap = driver.create_snapshot(fs, "sas1-a", "s")
-    assert sorted(os.listdir(space / SNAPSHOTS)) == ["s"]
+    assert sorted(os.listdir(space / SNAPSHOTS)) == [".s.modes", "s"]   # the snapshot and its modes
     assert sorted(os.listdir(snap)) == ["f"]

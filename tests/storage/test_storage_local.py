@@ -3,15 +3,16 @@ loop-mounted image (those runs carry the `btrfs` mark)."""
 from __future__ import annotations
 
 import os
+import stat
 
 import pytest
 
 from service.storage.confined import Root
 from service.storage.records import Record, RecordStore
 
-from service.storage import MARKER, SNAPSHOTS, NotEmpty, StorageError
+from service.storage import MARKER, SNAPSHOTS, NotEmpty, StorageError, get_driver
 
-from tests.storage.helpers import read, write
+from tests.storage.helpers import make_settings, read, write
 
 GiB = 1 << 30
 
@@ -263,6 +264,112 @@ def test_snapshot_delete_and_missing_snapshot(space):
     driver.delete_snapshot(fs, "sas1-sleepy-snake", "gone")
     driver.delete_snapshot(fs, "no-such-fileset", "gone")
     assert os.path.isfile(os.path.join(path, "f"))
+
+
+def modes(top):
+    """{relative path: mode} of a tree, links and .snapshots left out, "." its top."""
+    found = {".": os.lstat(top).st_mode & 0o7777}
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d != SNAPSHOTS]
+        for name in dirs + files:
+            st = os.lstat(os.path.join(folder, name))
+            if not stat.S_ISLNK(st.st_mode):
+                found[os.path.relpath(os.path.join(folder, name), top)] = st.st_mode & 0o7777
+    return found
+
+
+def modes_tree(path):
+    """Folders 2770 and 0750, files 0640 and 0755, a link, the top 0750: the modes they have."""
+    write(os.path.join(path, "shared", "plate.txt"), "plate")
+    write(os.path.join(path, "private", "run.sh"), "#!/bin/sh")
+    os.symlink("shared", os.path.join(path, "link"))
+    for rel, mode in (("shared/plate.txt", 0o640), ("private/run.sh", 0o755), ("shared", 0o2770),
+                      ("private", 0o750), (".", 0o750)):
+        os.chmod(os.path.join(path, rel), mode)
+    return modes(path)
+
+
+def test_copies_of_a_snapshot_have_the_modes_its_fileset_had(space):
+    """posix takes write permission off a snapshot's entries and keeps their modes beside it
+    (btrfs: a read-only subvolume keeps them itself): a new fileset from the snapshot, and the
+    fileset reverted to it, have the modes it had; the snapshot stays read-only; its delete
+    takes the record of modes along."""
+    driver, fs, path = space
+    before = modes_tree(path)
+    snap = driver.create_snapshot(fs, "sas1-sleepy-snake", "s")
+    manifest = os.path.join(path, SNAPSHOTS, ".s.modes")
+    if driver.name == "posix":
+        st = os.lstat(manifest)
+        assert (stat.S_ISREG(st.st_mode), st.st_mode & 0o7777, st.st_uid) == (True, 0o600, os.geteuid())
+        assert not any(mode & 0o222 for mode in modes(snap).values())
+    else:
+        assert not os.path.lexists(manifest) and modes(snap) == before
+    taken = modes(snap)
+
+    copy = os.path.join(fs.mountpoint, "projects", "copy")
+    driver.create_fileset_from_snapshot(fs, "sas1-copy", copy, "sas1", "sas1-sleepy-snake", "s")
+    assert modes(copy) == before
+    assert os.readlink(os.path.join(copy, "link")) == "shared"
+
+    os.chmod(os.path.join(path, "private"), 0o700)
+    os.chmod(os.path.join(path, "shared", "plate.txt"), 0o600)
+    write(os.path.join(path, "private", "added"), "added")
+    driver.revert_fileset(fs, "sas1-sleepy-snake", "s")
+    assert modes(path) == before
+    assert modes(snap) == taken
+    if driver.name == "btrfs":  # still a read-only subvolume, moved into the reverted content
+        with pytest.raises(OSError, match="Read-only file system"):
+            write(os.path.join(snap, "tamper"), "tamper")
+    assert sorted(os.listdir(os.path.join(path, SNAPSHOTS))) == ([".s.modes", "s"] if driver.name == "posix" else ["s"])
+
+    driver.delete_snapshot(fs, "sas1-sleepy-snake", "s")
+    assert os.listdir(os.path.join(path, SNAPSHOTS)) == []
+
+
+@pytest.fixture
+def posix(tmp_path):
+    """(posix driver, filesystem): how posix snapshots keep modes (btrfs: bit for bit)."""
+    mountpoint = str(tmp_path / "mmfs1")
+    os.makedirs(mountpoint)
+    driver = get_driver(make_settings("posix", mountpoint))
+    return driver, driver.discover()[0]
+
+
+def test_copies_of_a_posix_snapshot_drop_set_id_bits_of_files_unless_kept(posix):
+    driver, fs = posix
+    path = os.path.join(fs.mountpoint, "projects", "s")
+    driver.create_fileset(fs, "sas1-s", path, "sas1")
+    write(os.path.join(path, "tool"), "#!/bin/sh")
+    os.chmod(os.path.join(path, "tool"), 0o4755)
+    os.chmod(path, 0o2770)
+    driver.create_snapshot(fs, "sas1-s", "s")
+    dropped, kept = os.path.join(fs.mountpoint, "dropped"), os.path.join(fs.mountpoint, "kept")
+    driver.create_fileset_from_snapshot(fs, "sas1-dropped", dropped, "sas1", "sas1-s", "s")
+    assert modes(dropped) == {".": 0o2770, "tool": 0o755}
+    driver.settings.keep_setid = True
+    driver.create_fileset_from_snapshot(fs, "sas1-kept", kept, "sas1", "sas1-s", "s")
+    assert modes(kept) == {".": 0o2770, "tool": 0o4755}
+
+
+def test_a_posix_snapshot_without_its_modes_gives_its_copies_owner_write_back(posix):
+    """A snapshot taken before their modes were kept: its copies' folders and files get their
+    owner's write permission back (u+w), on top of the snapshot's modes."""
+    driver, fs = posix
+    path = os.path.join(fs.mountpoint, "projects", "s")
+    driver.create_fileset(fs, "sas1-s", path, "sas1")
+    modes_tree(path)
+    write(os.path.join(path, "frozen"), "read only")
+    os.chmod(os.path.join(path, "frozen"), 0o444)
+    driver.create_snapshot(fs, "sas1-s", "old")
+    os.unlink(os.path.join(path, SNAPSHOTS, ".old.modes"))
+    expected = {".": 0o750, "shared": 0o2750, "shared/plate.txt": 0o640, "private": 0o750,
+                "private/run.sh": 0o755, "frozen": 0o644}
+    copy = os.path.join(fs.mountpoint, "copy")
+    driver.create_fileset_from_snapshot(fs, "sas1-copy", copy, "sas1", "sas1-s", "old")
+    assert modes(copy) == expected
+    driver.revert_fileset(fs, "sas1-s", "old")
+    assert modes(path) == expected
+    assert not any(mode & 0o222 for mode in modes(os.path.join(path, SNAPSHOTS, "old")).values())
 
 
 def test_snapshot_of_a_dependent_or_unknown_fileset_is_refused(space):
