@@ -159,16 +159,16 @@ def soak(seconds, folder):
         data = seed(url, 1000)
         token = server.token()
         headers = {"Authorization": f"Bearer {token}"}
-        creates = max(20, int(seconds * 4))
-        mixed = []
-        posts = requests_for("post", *data, headers, "soak", creates)
+        post = requests_for("post", *data, headers, "soak", 1)[0]
+        post = post[:3] + [post[3].replace("soak0", "soak{n}").replace("new/soak/0", "new/soak/{n}"), "unique"]
         reads = [r for e in ("item", "where", "first_page", "options") for r in requests_for(e, *data, headers, "s", 0)]
         pick = random.Random(3)
-        for n in range(creates * 25):
-            mixed.append(posts[n // 25] if n % 25 == 0 else pick.choice(reads))
-        spec = {"url": server.url, "requests": mixed, "concurrency": 8, "count": len(mixed), "seconds": seconds}
+        mixed = [post if n % 25 == 0 else pick.choice(reads) for n in range(2500)]   # a create in every 25
+        spec = {"url": server.url, "requests": mixed, "concurrency": 8, "count": None, "seconds": seconds}
+        # its answer (every latency) goes to a file: a pipe left unread while sampling would fill
+        answer = open(Path(folder) / "soak-load.json", "w+")
         process = subprocess.Popen([lib.PYTHON, "-m", "bench.load"], cwd=lib.ROOT, stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   stdout=answer, stderr=subprocess.PIPE, text=True)
         process.stdin.write(json.dumps(spec))
         process.stdin.close()
         samples = []
@@ -176,8 +176,11 @@ def soak(seconds, folder):
         while process.poll() is None:
             samples.append((round(time.monotonic() - start, 1), lib.proc_stat(server.process.pid)[1] >> 20))
             time.sleep(max(1.0, seconds / 120))
-        out, err = process.stdout.read(), process.stderr.read()
         process.wait()
+        err = process.stderr.read()
+        answer.seek(0)
+        out = answer.read()
+        answer.close()
         if process.returncode:
             raise RuntimeError(f"soak load failed: {err[-2000:]}")
         done = json.loads(out)

@@ -6,8 +6,9 @@ shares an interpreter (or a GIL) with its load:
     python -m bench.load <<< '{"url": "http://127.0.0.1:5101", "requests": [["GET", "/spaces/", {}, ""]],
                            "concurrency": 8, "count": 2000, "seconds": 30}'
 
-Requests rotate through the list (one [method, path, headers, body] each); an answer whose
-status is not in `ok` (default: any 2xx) ends the run with an error.
+Requests rotate through the list (one [method, path, headers, body] each; a fifth element
+"unique" makes "{n}" in the body the send's number, so that creates never repeat); an answer
+whose status is not in `ok` (default: any 2xx) ends the run with an error.
 """
 import asyncio
 import json
@@ -23,6 +24,8 @@ async def _connection(host, port, requests, ok, state, latencies, stop_at):
             index = state["sent"]
             state["sent"] += 1
             raw = requests[index % len(requests)]
+            if isinstance(raw, tuple):      # a body of its own for each send: "{n}" is the send's number
+                raw = encode(raw[0], raw[1], raw[2], raw[3], raw[4].replace("{n}", str(index)))
             start = time.perf_counter()
             writer.write(raw)
             status, _ = await _response(reader)
@@ -58,7 +61,8 @@ def encode(host, method, path, headers, body):
 async def run(spec):
     parts = urlsplit(spec["url"])
     host = parts.netloc
-    requests = [encode(host, m, p, h, b) for m, p, h, b in spec["requests"]]
+    requests = [(host, r[0], r[1], r[2], r[3]) if len(r) > 4 and r[4] == "unique" else encode(host, *r[:4])
+                for r in spec["requests"]]
     ok = set(spec["ok"]) if spec.get("ok") else None
     state = {"sent": 0, "count": spec.get("count") or 10**12}
     latencies = []
