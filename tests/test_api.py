@@ -315,6 +315,14 @@ def test_openapi_document_is_derived_from_models(api):
     props = doc["components"]["schemas"]["spaces"]["properties"]
     assert props["size"]["description"] == "hard limit on the size of the space in blocks"
     assert props["fileset"]["readOnly"] is True and props["name"]["readOnly"] is False
+    # item actions, from their views' declarations: a space's revert, and no other
+    assert [path for path in doc["paths"] if path.count("/") == 3] == ["/spaces/{id}/revert"]
+    revert = doc["paths"]["/spaces/{id}/revert"]["post"]
+    assert [(p["name"], p["in"]) for p in revert["parameters"]] == [("force", "query")]
+    body = revert["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/spaces.revert"}
+    assert doc["components"]["schemas"]["spaces.revert"]["required"] == ["snapshot"]
+    assert {"202", "404", "409", "412", "422"} <= set(revert["responses"])
     validate(doc)    # a valid OpenAPI 3.1 document, as tools (schemathesis, generators) need
 
 

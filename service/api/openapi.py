@@ -68,9 +68,21 @@ def document(views):
             item["delete"] = {"summary": f"delete (force=true: with data)", "parameters": [
                 {"name": "force", "in": "query", "required": False, "schema": {"type": "boolean"}}],
                 "responses": accepted}
+        path_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
         paths[f"/{name}/"] = collection
-        paths[f"/{name}/{{id}}"] = dict(item, parameters=[
-            {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}])
+        paths[f"/{name}/{{id}}"] = dict(item, parameters=path_id)
+        for action, declared in view.actions.items():
+            schemas[f"{name}.{action}"] = {
+                "type": "object", "additionalProperties": False, "required": list(declared.fields),
+                "properties": {n: {"type": "string", "description": d} for n, d in declared.fields.items()}}
+            force = [{"name": "force", "in": "query", "required": False, "description": declared.force,
+                      "schema": {"type": "boolean"}}] if declared.force else []
+            paths[f"/{name}/{{id}}/{action}"] = {"parameters": path_id, "post": {
+                "summary": declared.summary, "parameters": force,
+                "requestBody": {"required": True, "content": dict(body["content"], **{
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{name}.{action}"}}})},
+                "responses": dict(accepted, **{"404": _error("no such item"), "405": ok["405"],
+                                               "412": _error("ETag mismatch")})}}
     schemas["Collection"] = {"type": "object", "required": ["collection"],
                              "properties": {"collection": {"type": "object"}}}
     schemas["Template"] = {"type": "object", "required": ["template"], "properties": {"template": {

@@ -8,7 +8,7 @@ import peewee
 
 from service import context, inputs, security
 from service.api.cj import ApiError, invalid
-from service.api.views import BUSY, View, active_job, busy
+from service.api.views import BUSY, Action, View, active_job, busy
 from service.db import lock
 from service.models import Datastore, Profile, Snapshot, Space, database
 from service.storage.tree import SERVICE_FOLDER, SNAPSHOTS
@@ -216,13 +216,16 @@ class SpaceView(View):
                                 f"nothing was {'deleted' if action == 'delete' else 'changed'}")
 
     # POST /spaces/{id}/revert: service.api.app's item actions
-    actions = ("revert",)
+    actions = {"revert": Action(
+        summary="make the space's content its snapshot's (a job; every change since the snapshot is lost)",
+        fields={"snapshot": "href or id of an ACTIVE snapshot of this space"},
+        force="revert a space that changed since the snapshot was taken (else 409)")}
 
     def check_action(self, action, item, fields, force):
         """A revert's job parameters: {"snapshot": id, "force": bool}. 422 for a body without one
         snapshot of this space; 409 when the space is not ACTIVE, or changed since the snapshot
         was taken and `force` is not given (a revert loses every change since)."""
-        unknown = set(fields) - {"snapshot"}
+        unknown = set(fields) - set(self.actions[action].fields)
         if unknown:
             raise invalid({name: "unknown field; a revert takes snapshot only" for name in unknown})
         try:

@@ -5,6 +5,7 @@ the rules a model cannot state (paths on disk, who may be deleted).
 """
 import json
 import re
+from dataclasses import dataclass
 
 import peewee
 
@@ -17,9 +18,20 @@ TRAILING = ("comment", "extras")
 HREF = re.compile(r"^(?:https?://[^/]+)?/(?P<collection>[a-z]+)/(?P<id>[^/?#]+)/?$")
 
 
+@dataclass(frozen=True)
+class Action:
+    """An item action, POST /{collection}/{id}/{name} (service.api.app): a job other than
+    create, update or delete, declared once in its view's `actions` ({name: Action}), which
+    the routing and the OpenAPI document (service.api.openapi) read."""
+    summary: str
+    fields: dict            # the body's fields, every one required: {name: description}
+    force: str | None = None    # what ?force=true allows; None: the action takes no force
+
+
 class View:
     collection_methods = ("GET",)
     item_methods = None     # default: GET, and PATCH where the model has writable fields
+    actions = {}            # item actions: {name: Action}
 
     def __init__(self, model):
         self.model = model
