@@ -15,6 +15,7 @@ import re
 import tempfile
 import time
 import traceback
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
@@ -213,6 +214,57 @@ def norm_path(path):
     return posixpath.normpath(stripped) if stripped else ""
 
 
+# Durations as the API reads them (retain_for, a policy's retain_duration): a whole number and a unit,
+# m (minutes), h (hours), d (days) or w (weeks).
+DURATION_RE = re.compile(r"^[1-9][0-9]{0,5}[mhdw]$")
+
+
+def check_duration(value):
+    """A duration such as '7d' or '12h', stripped; ValueError otherwise."""
+    text = str(value).strip()
+    if not DURATION_RE.match(text):
+        raise ValueError("%r is not a duration: a whole number and a unit, m (minutes), h (hours), d (days) or "
+                         "w (weeks), such as 7d or 12h" % (value,))
+    return text
+
+
+def utc_timestamp(value):
+    """An ISO 8601 time as the API shows it, in UTC to the second: '2026-12-01T01:00:00+01:00' and
+    '2026-12-01T00:00:00Z' are '2026-12-01T00:00:00Z'; a date alone is its midnight, a time without
+    a zone UTC. ValueError otherwise."""
+    text = str(value).strip()
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text)
+    except ValueError:
+        raise ValueError("%r is not an ISO 8601 time such as 2026-12-01T00:00:00Z" % (value,))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def shown_timestamp(value):
+    """A time the API shows, compared as utc_timestamp() writes it ('' for none; kept as it is when
+    it does not parse)."""
+    if value in (None, ""):
+        return ""
+    try:
+        return utc_timestamp(value)
+    except ValueError:
+        return str(value)
+
+
+def resolve_or_assume(module, client, collection, ref, what, where=None, remembered=False):
+    """The href of `ref`; in check mode, an item an earlier task would create is a placeholder
+    '/<collection>/(ref)' (with a warning) instead of a failure."""
+    try:
+        return client.resolve(collection, ref, what, where=where, remembered=remembered)
+    except NotFound as exc:
+        if not module.check_mode:
+            raise
+        module.warn("%s; check mode assumes an earlier task would create it" % exc.msg)
+        return "/%s/(%s)" % (collection, ref)
+
+
 def public(flat):
     return dict(flat) if flat else {}
 
@@ -271,13 +323,14 @@ def pixstor_argument_spec():
     )
 
 
+def wait_argument_spec():
+    """wait/wait_timeout, of every module that writes."""
+    return dict(wait=dict(type="bool", default=True), wait_timeout=dict(type="int", default=300))
+
+
 def state_argument_spec():
     """state/wait/wait_timeout; documented in the pixstor.mgmt.pixstor.state doc fragment."""
-    return dict(
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="int", default=300),
-    )
+    return dict(state=dict(type="str", default="present", choices=["present", "absent"]), **wait_argument_spec())
 
 
 def pixstor_module(argument_spec, managed=True, **kwargs):
@@ -553,7 +606,8 @@ class PixstorClient(object):
         refers to it) and call forget_remembered() and resolve again when they disagree: names
         never change and an item's id never names another, so an href the server's items refer
         to under the name remembered is right, and anything else is found out."""
-        if remembered and "/" not in ref:
+        # A name this task resolved already (a list naming it twice) is not taken from the cache again.
+        if remembered and "/" not in ref and (collection, ref, json.dumps(where, sort_keys=True)) not in self._refs:
             href = self._remembered_refs().get(_ref_key(collection, ref, where))
             if href:
                 self.used_remembered = True
@@ -687,6 +741,14 @@ class PixstorClient(object):
                             params={"force": "true"} if force else None)
         return _accepted(resp)
 
+    def act(self, href, action, data, force=False):
+        """POST {href}/{action} (an item's action, such as a space's revert) with `data`: the
+        answer as Accepted (the item, its Location and the job)."""
+        resp = self.request("POST", "%s/%s" % (href.rstrip("/"), action), ok=(200, 202),
+                            data=json.dumps(cj_template(data)), headers={"Content-Type": CJ},
+                            params={"force": "true"} if force else None)
+        return _accepted(resp)
+
     def delete(self, href, force=False):
         """(deleted, job href): deleted is False when the item was already gone (404);
         the job is None when it went at once."""
@@ -795,7 +857,7 @@ def api_error(resp, method, path):
 
 # Present/absent, shared by the managing modules --------------------------------
 
-PAST = {"create": "created", "delete": "deleted", "resize": "resized", "update": "updated"}
+PAST = {"create": "created", "delete": "deleted", "resize": "resized", "update": "updated", "revert": "reverted"}
 
 
 class ItemManager(object):
@@ -856,7 +918,7 @@ class ItemManager(object):
         self.result["changed"] = True
         self.result["actions"].append(action)
 
-    def _wait(self, href, location, job, until="done"):
+    def wait_for(self, href, location, job, until="done"):
         try:
             return self.client.wait(href, location=location, job=job, timeout=self.params["wait_timeout"],
                                     until=until, what=self.label)
@@ -885,7 +947,7 @@ class ItemManager(object):
                 self.client.get(href)[0] or {}).get("status") not in ITEM_DONE
             if not busy:
                 raise
-            if self._wait(href, None, None, until="settled")[0] is None:
+            if self.wait_for(href, None, None, until="settled")[0] is None:
                 return self.done(None, {}, {})      # removed meanwhile, not by this task
             deleted, job = self.client.delete(href, **(delete_params or {}))
         if not deleted:
@@ -893,7 +955,7 @@ class ItemManager(object):
         self.act("delete")
         self.result["job"] = {"href": job, "status": None} if job else None
         if job and self.wait:
-            self.result["job"] = self._wait(href, None, job, until="gone")[1]
+            self.result["job"] = self.wait_for(href, None, job, until="gone")[1]
         return self.done(None, before, {})
 
     def present(self, current, desired, create_body, sent=None):
@@ -914,7 +976,7 @@ class ItemManager(object):
                     raise
                 return self.present(current, desired, create_body, sent)
             self.act("create")
-            return self._finish(accepted, accepted.href, {}, after)
+            return self.finish(accepted, accepted.href, {}, after)
 
         before = self.observe(current)
         changes = dict((k, v) for k, v in desired.items()
@@ -936,7 +998,7 @@ class ItemManager(object):
             etag = self.client.get(current["href"])[1]
             body = dict((k, (sent or {}).get(k, v)) for k, v in changes.items())
             accepted = self.client.update(current["href"], body, etag, **self.update_params)
-            return self._finish(accepted, current["href"], before, dict(before, **changes), detail)
+            return self.finish(accepted, current["href"], before, dict(before, **changes), detail)
 
         status = current.get("status")
         if status == "ERRORED":
@@ -946,14 +1008,14 @@ class ItemManager(object):
                 **{self.kind: public(current)})
         if status not in ITEM_DONE and self.wait:
             # Created earlier with wait=false: wait for it without writing anything.
-            current = self._wait(current["href"], None, None)[0] or current
+            current = self.wait_for(current["href"], None, None)[0] or current
         return self.done(current, before, before)
 
-    def _finish(self, accepted, href, before, after, detail=None):
+    def finish(self, accepted, href, before, after, detail=None):
         item = accepted.item
         self.result["job"] = {"href": accepted.job, "status": None} if accepted.job else None
         if self.wait and (accepted.job or accepted.location):
-            item, self.result["job"] = self._wait(href, accepted.location, accepted.job)
+            item, self.result["job"] = self.wait_for(href, accepted.location, accepted.job)
         elif item is None and href:
             item = self.client.get(href)[0]
         return self.done(item, before, after, detail)

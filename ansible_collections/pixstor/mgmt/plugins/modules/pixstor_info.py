@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: pixstor_info
-short_description: Read spaces, templates, snapshots, profiles, ILM steps, exposers, datastores and jobs from PixStor
+short_description: Read spaces, templates, snapshots, snapshot policies, profiles, ILM steps, exposers, datastores and jobs from PixStor
 version_added: 0.1.0
 description:
   - Lists items of the PixStor Management REST API as plain dictionaries (C+J data fields by name, plus
@@ -24,8 +24,8 @@ options:
       - Which collections to read. V(all) reads every one, jobs included.
     type: list
     elements: str
-    choices: [all, spaces, templates, snapshots, profiles, ilmsteps, exposers, datastores, jobs]
-    default: [spaces, templates, snapshots, profiles, ilmsteps, exposers, datastores]
+    choices: [all, spaces, templates, snapshots, snapshotpolicies, profiles, ilmsteps, exposers, datastores, jobs]
+    default: [spaces, templates, snapshots, snapshotpolicies, profiles, ilmsteps, exposers, datastores]
     aliases: [gather_subset]
   where:
     description:
@@ -116,10 +116,20 @@ templates:
   type: list
   elements: dict
 snapshots:
-  description: Snapshots (C(id), C(name), C(type), C(space), C(exposer), C(path), C(status), ...).
+  description:
+    - Snapshots (C(id), C(name), C(type), C(space), C(exposer), C(path), C(status), C(expires), C(policy), ...).
   returned: when gathered
   type: list
   elements: dict
+snapshotpolicies:
+  description:
+    - Snapshot policies (C(id), C(name), C(schedule), C(prefix), C(retain_count), C(retain_duration), C(comment), ...).
+      A space lists the policies that apply to it in its C(snapshot_policies).
+  returned: when gathered
+  type: list
+  elements: dict
+  sample: [{"name": "hourly", "schedule": "0 * * *", "prefix": "hourly", "retain_count": 24, "retain_duration": null}]
+  version_added: 0.3.0
 profiles:
   description:
     - Profiles (C(id), C(name), C(datastore), C(comment), C(extras), ...).
@@ -181,7 +191,7 @@ jobs:
 
 from ansible_collections.pixstor.mgmt.plugins.module_utils.pixstor import pixstor_module, run_module
 
-SUBSETS = ["spaces", "templates", "snapshots", "profiles", "ilmsteps", "exposers", "datastores", "jobs"]
+SUBSETS = ["spaces", "templates", "snapshots", "snapshotpolicies", "profiles", "ilmsteps", "exposers", "datastores", "jobs"]
 EXPOSER_TYPES = ["gpfsnative", "nfs", "cifs"]
 
 

@@ -16,9 +16,11 @@ description:
     profiles; then O(profile) is needed to say which one.
   - A space can be secured to a group of users (O(owner), O(group), O(permissions), O(acl)); the storage job
     applies them to the space's root and to the template content copied into it.
+  - A new space can start from a snapshot of another space (O(source_snapshot)) instead of templates.
   - O(size) (a resize job), O(owner), O(group), O(permissions) and O(acl) (a job that applies them again on disk),
-    O(comment) and O(extras) (no job) can change once the space exists. O(relativepath), O(exposers) and
-    O(templates) are fixed at creation; asking for other values fails and says so, it never recreates the space.
+    O(snapshot_policies), O(comment) and O(extras) (no job) can change once the space exists. O(relativepath),
+    O(exposers) and O(templates) are fixed at creation; asking for other values fails and says so, it never recreates
+    the space.
   - Only the options given in the task are compared and changed; the others keep the value they have on the server
     (on creation, the server's defaults).
   - Lists are compared as sets, in any order, so a second run reports no change.
@@ -107,6 +109,33 @@ options:
     type: list
     elements: str
     version_added: 0.3.0
+  snapshot_policies:
+    description:
+      - Snapshot policies that apply to the space, by name, id or href (see M(pixstor.mgmt.pixstor_snapshot_policy)):
+        the server's scheduler takes the space's snapshots on their schedules and prunes them by their retention.
+      - Compared as a set, in any order. When given, the space ends up with exactly these policies; V([]) takes them
+        all off (the snapshots they took are kept). A change needs no job.
+    type: list
+    elements: str
+    version_added: 0.3.0
+  source_snapshot:
+    description:
+      - Snapshot the new space starts from, instead of templates, by name, id or href. The space's content is the
+        snapshot's (on btrfs a writable snapshot sharing its data, elsewhere a copy).
+      - A name is looked up among the snapshots of O(source_space) when given, else among every snapshot, and must then
+        name one only (policies give the snapshots of every space they apply to the same names).
+      - The snapshot must be of a space on the filesystem where O(profile) places the new space.
+      - Used only when the space is created, and not with O(templates). An existing space is not compared with it (the
+        server forgets it once the snapshot is deleted), so a second run reports no change.
+      - To make an existing space's content that of one of its own snapshots, see
+        M(pixstor.mgmt.pixstor_space_revert).
+    type: str
+    version_added: 0.3.0
+  source_space:
+    description:
+      - The space whose snapshot O(source_snapshot) names, by name, id or href.
+    type: str
+    version_added: 0.3.0
   force:
     description:
       - With O(state=absent), delete the space even when it still holds data or has snapshots.
@@ -124,6 +153,8 @@ seealso:
   - module: pixstor.mgmt.pixstor_profile
   - module: pixstor.mgmt.pixstor_template
   - module: pixstor.mgmt.pixstor_snapshot
+  - module: pixstor.mgmt.pixstor_snapshot_policy
+  - module: pixstor.mgmt.pixstor_space_revert
   - module: pixstor.mgmt.pixstor_info
 """
 
@@ -159,6 +190,26 @@ EXAMPLES = r"""
     extras:
       project_code: SNK
       cost_centre: 4711
+
+- name: Hourly and nightly snapshots of the space, by their policies
+  pixstor.mgmt.pixstor_space:
+    url: https://pixstor.example.com
+    token: "{{ pixstor_token }}"
+    name: sleepy-snake
+    profile: mmfs1-sas1
+    snapshot_policies: [hourly, nightly]
+
+- name: A copy of the project as it was before the delivery, to compare with
+  pixstor.mgmt.pixstor_space:
+    url: https://pixstor.example.com
+    token: "{{ pixstor_token }}"
+    name: sleepy-snake-delivered
+    profile: mmfs1-sas1
+    exposers: [mmfs1]
+    relativepath: projects/sleepy_snake_delivered
+    size: 4GiB
+    source_snapshot: before-delivery
+    source_space: sleepy-snake
 
 - name: Set the connection once for every pixstor.mgmt task
   module_defaults:
@@ -260,6 +311,15 @@ space:
       elements: str
       sample: ["group:render-leads:rwx", "default:group:render-leads:rwx"]
       version_added: 0.3.0
+    snapshot_policies:
+      description: Hrefs of the snapshot policies that apply to the space.
+      type: list
+      elements: str
+      version_added: 0.3.0
+    source_snapshot:
+      description: Href of the snapshot the space started from, or null (none, or deleted since).
+      type: str
+      version_added: 0.3.0
     comment:
       description: Free text, or null.
       type: str
@@ -282,7 +342,7 @@ actions:
 job:
   description:
     - The storage job of the last write, when there was one.
-    - Null after a change of O(comment) or O(extras) alone, which needs no job.
+    - Null after a change of O(snapshot_policies), O(comment) or O(extras) alone, which needs no job.
   returned: always
   type: dict
   contains:
@@ -301,12 +361,13 @@ import re
 
 from ansible_collections.pixstor.mgmt.plugins.module_utils.pixstor import (
     ItemManager, NotFound, as_href, check_octal_mode, describe_size, desired_notes, format_size, norm_path,
-    notes_argument_spec, observed_notes, octal_mode, parse_size, pixstor_module, ref_list, run_module, split_list,
+    notes_argument_spec, observed_notes, octal_mode, parse_size, pixstor_module, ref_list, resolve_or_assume,
+    run_module, split_list,
 )
 
 CREATE_NEEDS = ("profile", "relativepath", "exposers", "size")
 SECURITY = ("owner", "group", "permissions", "acl")
-MUTABLE = ("size", "comment", "extras") + SECURITY
+MUTABLE = ("size", "snapshot_policies", "comment", "extras") + SECURITY
 ACL_TAGS = {"u": "user", "g": "group", "m": "mask", "o": "other"}
 ACL_PERMS_RE = re.compile(r"^[rwx-]{1,3}$")
 
@@ -344,6 +405,7 @@ def observe(item):
         group=str(item["group"]) if item.get("group") is not None else None,
         permissions=octal_mode(item.get("permissions")) or None,
         acl=acl_set(item.get("acl")),
+        snapshot_policies=ref_list(item.get("snapshot_policies"), "snapshotpolicies"),
     )
     seen.update(observed_notes(item))
     return seen
@@ -361,27 +423,29 @@ def describe(before, changes):
     return "(%s)" % ", ".join(key + (" " + size if key == "size" else "") for key in sorted(changes))
 
 
-def confirmed(current, exposers, templates):
-    """Does the space found name the references resolved (some from the reference cache)?"""
+def confirmed(current, **refs):
+    """Does the space found name the references resolved (some from the reference cache)?
+    `refs`: field -> hrefs resolved, None when the task does not give them."""
     if current is None:
         return False
     seen = observe(current)
-    return ((exposers is None or sorted(set(exposers)) == seen["exposers"])
-            and (templates is None or sorted(set(templates)) == seen["templates"]))
+    return all(hrefs is None or sorted(set(hrefs)) == seen[field] for field, hrefs in refs.items())
 
 
-def resolve_templates(module, client, names, remembered=False):
-    """Template hrefs in the given order; in check mode a template still to be created is a placeholder."""
-    hrefs = []
-    for ref in names:
-        try:
-            hrefs.append(client.resolve("templates", ref, "template", remembered=remembered))
-        except NotFound as exc:
-            if not module.check_mode:
-                raise
-            module.warn("%s; check mode assumes an earlier task would create it" % exc.msg)
-            hrefs.append("/templates/(%s)" % ref)
-    return hrefs
+def resolve_all(module, client, collection, what, names, remembered=False):
+    """Hrefs in the given order; in check mode an item still to be created is a placeholder."""
+    return [resolve_or_assume(module, client, collection, ref, what, remembered=remembered) for ref in names]
+
+
+def resolve_source(module, client):
+    """Href of the snapshot a new space starts from (source_snapshot, within source_space when given)."""
+    params = module.params
+    where = None
+    if params["source_space"]:
+        where = dict(space=resolve_or_assume(module, client, "spaces", params["source_space"], "source_space"))
+        if where["space"].endswith(")"):
+            return "/snapshots/(%s)" % params["source_snapshot"]    # check mode: its space is still to be created
+    return resolve_or_assume(module, client, "snapshots", params["source_snapshot"], "source_snapshot", where=where)
 
 
 def manage(module, client):
@@ -394,9 +458,12 @@ def manage(module, client):
         module.fail_json(msg="%s: %s" % (label, exc))
     check_octal_mode(module, label, "permissions", params["permissions"], "2770")
 
+    if params["source_snapshot"] and params["templates"]:
+        module.fail_json(msg="%s: a space starts from a snapshot or from templates, not both: give source_snapshot or "
+                             "templates" % label)
     manager = ItemManager(module, client, "spaces", "space", label, observe, mutable=MUTABLE,
-                          update_action=update_action, references=("profile", "exposers", "templates"),
-                          describe=describe)
+                          update_action=update_action, describe=describe,
+                          references=("profile", "exposers", "templates", "snapshot_policies", "source_snapshot"))
     # References by name come from the reference cache first (module_utils: resolve remembered=True),
     # confirmed by the space the server shows: a no-op task is one request. Anything not confirmed
     # (no such space, other references) is resolved again from the server before it counts.
@@ -420,9 +487,12 @@ def manage(module, client):
         exposers = [client.resolve("exposers", ref, "exposer", where=None if "/" in ref else {"type": "gpfsnative"},
                                    remembered=remembered)
                     for ref in params["exposers"]] if params["exposers"] is not None else None
-        templates = resolve_templates(module, client, params["templates"], remembered) \
+        templates = resolve_all(module, client, "templates", "template", params["templates"], remembered) \
             if params["templates"] is not None else None
-        if not client.used_remembered or confirmed(current, exposers, templates):
+        policies = resolve_all(module, client, "snapshotpolicies", "snapshot policy", params["snapshot_policies"],
+                               remembered) if params["snapshot_policies"] is not None else None
+        if not client.used_remembered or confirmed(current, exposers=exposers, templates=templates,
+                                                    snapshot_policies=policies):
             break
         client.forget_remembered()
     desired = dict(
@@ -436,11 +506,14 @@ def manage(module, client):
         group=params["group"],
         permissions=octal_mode(params["permissions"]) if params["permissions"] is not None else None,
         acl=acl_set(params["acl"]) if params["acl"] is not None else None,
+        snapshot_policies=sorted(set(policies)) if policies is not None else None,
     )
     desired.update(desired_notes(params))
-    # What the API receives: the ACL in the task's order, in the long form, without repeats; the mode in four digits.
+    # What the API receives: the ACL in the task's order, in the long form, without repeats; the mode in four
+    # digits; the policies in the task's order.
     sent = dict(acl=list(dict.fromkeys(acl_entry(entry) for entry in split_list(params["acl"])))
-                if params["acl"] is not None else None)
+                if params["acl"] is not None else None,
+                snapshot_policies=list(dict.fromkeys(policies)) if policies is not None else None)
     create_body = None
     used = (current or {}).get("used")
     if size is not None and isinstance(used, int) and size < used and size != observe(current)["size"]:
@@ -457,6 +530,8 @@ def manage(module, client):
         create_body = dict(name=name, relativepath=params["relativepath"], exposers=exposers,
                            profile=profile, templates=templates or [], size=size)
         create_body.update((key, sent.get(key, desired[key])) for key in MUTABLE[1:] if desired[key] is not None)
+        if params["source_snapshot"]:
+            desired["source_snapshot"] = create_body["source_snapshot"] = resolve_source(module, client)
     return manager.present(current, desired, create_body, sent)
 
 
@@ -473,9 +548,13 @@ def main():
             group=dict(type="str"),
             permissions=dict(type="raw"),
             acl=dict(type="list", elements="str"),
+            snapshot_policies=dict(type="list", elements="str"),
+            source_snapshot=dict(type="str"),
+            source_space=dict(type="str"),
             force=dict(type="bool", default=False),
             **notes_argument_spec()
         ),
+        required_by=dict(source_space="source_snapshot"),
     )
     run_module(module, lambda client: manage(module, client))
 

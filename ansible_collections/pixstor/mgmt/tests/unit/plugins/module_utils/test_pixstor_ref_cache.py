@@ -46,9 +46,20 @@ def test_the_where_is_part_of_the_name_and_hrefs_are_never_remembered(http, cloc
 
 
 def test_token_cache_false_remembers_nothing(http, clock):
-    for _ in range(2):
+    for task in range(2):
         http.expect("GET", "/profiles/", where={"name": "mmfs1-sas1"}, json_body=cj_doc(cj_item("profiles", "p1")))
         client = new_client(token_cache=False)
         assert client.resolve("profiles", "mmfs1-sas1", "profile", remembered=True) == "/profiles/p1"
         assert not client.used_remembered
-    assert len(http.calls) == 2
+        assert len(http.calls) == task + 1
+
+
+def test_a_name_resolved_by_this_task_is_not_taken_from_the_cache_again(http, clock):
+    """A list naming an item twice: the second is the first's answer, not a remembered one (which
+    would have the caller confirm and resolve everything again)."""
+    http.expect("GET", "/snapshotpolicies/", where={"name": "hourly"},
+                json_body=cj_doc(cj_item("snapshotpolicies", "q1")))
+    client = new_client()
+    for _ in ("hourly", "hourly"):
+        assert client.resolve("snapshotpolicies", "hourly", "policy", remembered=True) == "/snapshotpolicies/q1"
+    assert (client.used_remembered, len(http.calls)) == (False, 1)

@@ -37,6 +37,17 @@ def test_default_skips_jobs(run_module, http):
     assert (outcome, "jobs" in result) == ("exit", False)
 
 
+def test_snapshot_policies_are_gathered_by_default(run_module, http):
+    for collection in pixstor_info.SUBSETS[:-1]:
+        found = [cj_item("snapshotpolicies", "q1", name="hourly", schedule="0 * * *", retain_count=24)] \
+            if collection == "snapshotpolicies" else []
+        http.expect("GET", "/%s/" % collection, json_body=cj_doc(*found))
+    outcome, result = run_module(pixstor_info.main, {})
+    assert outcome == "exit", result
+    assert [(p["name"], p["schedule"], p["retain_count"]) for p in result["snapshotpolicies"]] == [
+        ("hourly", "0 * * *", 24)]
+
+
 def test_exposers_are_grouped_by_type_too(run_module, http):
     native = cj_item("exposers", "e1", name="mmfs1", type="gpfsnative", mountpoint="/mmfs1")
     export = cj_item("exposers", "x1", name="snake", type="nfs", path="/mmfs1/projects/snake")

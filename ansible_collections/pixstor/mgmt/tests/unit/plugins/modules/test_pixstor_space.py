@@ -20,7 +20,7 @@ def space(**data):
     fields = dict(name="sleepy-snake", relativepath="projects/sleepy_snake", profile="/profiles/p1",
                   exposers=["/exposers/e1"], templates=["/templates/t1"], size=4 * GIB, fileset="sas1-sleepy-snake",
                   path="/mmfs1/projects/sleepy_snake", used=0, owner=None, group=None, permissions="2770", acl=None,
-                  comment=None, extras=None)
+                  snapshot_policies=[], source_snapshot=None, comment=None, extras=None)
     fields.update(data)
     return cj_item("spaces", "s1", **fields)
 
@@ -144,7 +144,7 @@ def test_a_new_size_is_a_resize_with_if_match(run_module, http):
     assert result["diff"]["before"] == {
         "name": "sleepy-snake", "profile": "mmfs1-sas1", "relativepath": "projects/sleepy_snake",
         "exposers": ["mmfs1"], "templates": ["project_template"], "size": 4 * GIB, "owner": None, "group": None,
-        "permissions": "2770", "acl": [], "comment": "", "extras": {}}
+        "permissions": "2770", "acl": [], "snapshot_policies": [], "comment": "", "extras": {}}
     assert result["diff"]["after"] == dict(result["diff"]["before"], size=8 * GIB)
     assert result["space"]["size"] == 8 * GIB
 
@@ -543,3 +543,125 @@ def expect_names(http):
     """The reads of a diff that names the exposers and templates the task did not name."""
     http.expect("GET", "/exposers/e1", json_body=cj_doc(cj_item("exposers", "e1", name="mmfs1")))
     http.expect("GET", "/templates/t1", json_body=cj_doc(cj_item("templates", "t1", name="project_template")))
+
+
+# Snapshot policies and new spaces from snapshots (issue 13) ------------------------------
+
+POLICIES = {"nightly": "q1", "hourly": "q2"}
+
+
+def expect_policies(http, *names):
+    for name in names:
+        http.expect("GET", "/snapshotpolicies/", where={"name": name},
+                    json_body=cj_doc(cj_item("snapshotpolicies", POLICIES[name], name=name)))
+
+
+def test_snapshot_policies_are_a_patch_without_a_job_in_the_tasks_order(run_module, http):
+    expect_lookup(http, space(snapshot_policies=["/snapshotpolicies/q1"]))
+    expect_policies(http, "nightly", "hourly")
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space()), headers={"ETag": '"v1"'})
+    http.expect("PATCH", "/spaces/s1", status=200,
+                json_body=cj_doc(space(snapshot_policies=["/snapshotpolicies/q1", "/snapshotpolicies/q2"])),
+                body={"template": {"data": [{"name": "snapshot_policies",
+                                             "value": ["/snapshotpolicies/q1", "/snapshotpolicies/q2"]}]}})
+    # the diff names the exposers and templates this task did not name
+    http.expect("GET", "/exposers/e1", json_body=cj_doc(cj_item("exposers", "e1", name="mmfs1")))
+    http.expect("GET", "/templates/t1", json_body=cj_doc(cj_item("templates", "t1", name="project_template")))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1",
+                                                          snapshot_policies=["nightly", "hourly", "nightly"]), diff=True)
+    assert outcome == "exit", result
+    assert (result["actions"], result["job"]) == (["update"], None)
+    assert result["msg"] == "space 'sleepy-snake' updated (snapshot_policies)"
+    assert (result["diff"]["before"]["snapshot_policies"], result["diff"]["after"]["snapshot_policies"]) == (
+        ["nightly"], ["nightly", "hourly"])
+
+
+def test_the_same_policies_in_another_order_are_no_change(run_module, http):
+    expect_lookup(http, space(snapshot_policies=["/snapshotpolicies/q2", "/snapshotpolicies/q1"]))
+    expect_policies(http, "hourly", "nightly")
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1",
+                                                          snapshot_policies=["hourly", "nightly"]))
+    assert (outcome, result["changed"]) == ("exit", False)
+
+
+def test_an_empty_list_takes_every_policy_off(run_module, http):
+    expect_lookup(http, space(snapshot_policies=["/snapshotpolicies/q1"]))
+    http.expect("GET", "/spaces/s1", json_body=cj_doc(space()))
+    http.expect("PATCH", "/spaces/s1", status=200, json_body=cj_doc(space()),
+                body={"template": {"data": [{"name": "snapshot_policies", "value": []}]}})
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1",
+                                                          snapshot_policies=[]))
+    assert (outcome, result["actions"], result["space"]["snapshot_policies"]) == ("exit", ["update"], [])
+
+
+def test_a_policy_still_to_be_made_in_check_mode(run_module, http):
+    expect_lookup(http, space())
+    http.expect("GET", "/snapshotpolicies/", where={"name": "hourly"}, json_body=cj_doc())
+    http.expect("GET", "/snapshotpolicies/hourly", status=404, json_body=cj_error(404, "Not found"))
+    http.expect("GET", "/exposers/e1", json_body=cj_doc(cj_item("exposers", "e1", name="mmfs1")))
+    http.expect("GET", "/templates/t1", json_body=cj_doc(cj_item("templates", "t1", name="project_template")))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1",
+                                                          snapshot_policies=["hourly"]), check_mode=True, diff=True)
+    assert (outcome, result["changed"], result["actions"]) == ("exit", True, ["update"])
+    assert result["warnings"] == ["snapshot policy 'hourly' not found in /snapshotpolicies/; check mode assumes an "
+                                  "earlier task would create it"]
+    assert result["diff"]["after"]["snapshot_policies"] == ["hourly"]
+
+
+def test_a_new_space_from_a_snapshot_of_another_space(run_module, http):
+    expect_lookup(http)
+    expect_refs(http, templates=())
+    expect_policies(http, "nightly")
+    http.expect("GET", "/spaces/", where={"name": "source"}, json_body=cj_doc(cj_item("spaces", "s9", name="source")))
+    http.expect("GET", "/snapshots/", where={"name": "before", "space": "/spaces/s9"},
+                json_body=cj_doc(cj_item("snapshots", "n9", name="before", space="/spaces/s9")))
+    http.expect("POST", "/spaces/", status=202, headers=accepted_headers("spaces", "s1", "j1"),
+                json_body=cj_doc(space(status="NEW")),
+                body={"template": {"data": [{"name": name, "value": value} for name, value in dict(
+                    name="sleepy-snake", relativepath="projects/sleepy_snake", exposers=["/exposers/e1"],
+                    profile="/profiles/p1", templates=[], size=4 * GIB, snapshot_policies=["/snapshotpolicies/q1"],
+                    source_snapshot="/snapshots/n9").items()]}})
+    args = dict(ARGS, templates=None, snapshot_policies=["nightly"], source_snapshot="before", source_space="source",
+                wait=False)
+    outcome, result = run_module(pixstor_space.main, args, diff=True)
+    assert outcome == "exit", result
+    assert result["actions"] == ["create"]
+    assert (result["diff"]["after"]["source_snapshot"], result["diff"]["after"]["snapshot_policies"]) == (
+        "before", ["nightly"])
+
+
+def test_an_existing_space_is_not_compared_with_its_source_snapshot(run_module, http):
+    expect_lookup(http, space(source_snapshot=None, templates=[]))
+    outcome, result = run_module(pixstor_space.main, dict(name="sleepy-snake", profile="mmfs1-sas1",
+                                                          source_snapshot="gone-since", source_space="source"))
+    assert (outcome, result["changed"]) == ("exit", False)
+    assert len(http.calls) == 2
+
+
+def test_a_source_snapshot_of_a_space_still_to_be_made_in_check_mode(run_module, http):
+    expect_lookup(http)
+    expect_refs(http, templates=())
+    http.expect("GET", "/spaces/", where={"name": "source"}, json_body=cj_doc())
+    http.expect("GET", "/spaces/source", status=404, json_body=cj_error(404, "Not found"))
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, templates=None, source_snapshot="before",
+                                                          source_space="source"), check_mode=True, diff=True)
+    assert (outcome, result["actions"], result["diff"]["after"]["source_snapshot"]) == ("exit", ["create"], "before")
+    assert result["warnings"] == ["source_space 'source' not found in /spaces/; check mode assumes an earlier task "
+                                  "would create it"]
+
+
+def test_a_snapshot_name_of_several_spaces_must_say_which(run_module, http):
+    expect_lookup(http)
+    expect_refs(http, templates=())
+    http.expect("GET", "/snapshots/", where={"name": "hourly-20260302T0900Z"}, json_body=cj_doc(
+        cj_item("snapshots", "n1", name="hourly-20260302T0900Z"), cj_item("snapshots", "n2", name="hourly-20260302T0900Z")))
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, templates=None, source_snapshot="hourly-20260302T0900Z"))
+    assert (outcome, result["msg"]) == ("fail", "2 snapshots match source_snapshot 'hourly-20260302T0900Z': "
+                                                "/snapshots/n1, /snapshots/n2; say which one")
+
+
+def test_a_source_snapshot_with_templates_fails_before_any_request(run_module, http):
+    outcome, result = run_module(pixstor_space.main, dict(ARGS, source_snapshot="before"))
+    assert (outcome, result["msg"]) == ("fail", "space 'sleepy-snake': a space starts from a snapshot or from "
+                                                "templates, not both: give source_snapshot or templates")
+    assert http.calls == []
