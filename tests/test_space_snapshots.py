@@ -288,3 +288,19 @@ def test_a_revert_killed_halfway_leaves_the_old_content_and_a_rerun_finishes_it(
         assert data_of(session.get(srv.url + space).json())["status"] == "ACTIVE"
     finally:
         srv.stop()
+
+
+def test_a_revert_keeps_the_spaces_current_permissions(srv):
+    """The snapshot's root had the mode of its day; after a revert the space has its own again."""
+    session = srv.session()
+    space = make_space(session, srv, "kept", permissions="2770")
+    path = srv.mountpoint / "p" / "kept"
+    write(path / "work" / "a.txt", "a\n")
+    snapshot = make_snapshot(session, srv, space, "old-mode")
+    changed = session.patch(srv.url + space, headers=CJ, json=cj_body(permissions="2750"))
+    assert changed.status_code == 202, changed.text
+    job_of(session, srv, changed)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o2750
+    job_of(session, srv, revert(session, srv, space, snapshot, force=True))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o2750
+    assert (path / "work" / "a.txt").read_text() == "a\n"

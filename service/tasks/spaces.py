@@ -205,10 +205,14 @@ def revert_space(space, params):
     fs, _, _ = placement(space)
     checked_path(space, fs)
     driver = context.driver()
+    fields = security_fields(space)
+    access = wanted_access(fields) if any(value is not None for value in fields.values()) else None
     check_fence()
     log.info("reverting %s to snapshot %s (taken %s UTC)%s", space.fileset, snapshot.name, snapshot.created,
              ", forced: every change since is lost" if params.get("force") else "")
     driver.revert_fileset(fs, space.fileset, snapshot.name)
+    if access is not None:      # the snapshot's root had the owner and mode of its day: the space's, again
+        secure(driver, fs, fields, space.fileset, access, every_file=False)
     used = driver.usage(fs, space.fileset)
     with fenced_write():
         Space.update(used=used).where(Space.id == space.id).execute()
