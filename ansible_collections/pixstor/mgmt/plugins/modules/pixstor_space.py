@@ -111,8 +111,8 @@ options:
     version_added: 0.3.0
   snapshot_policies:
     description:
-      - Snapshot policies that apply to the space, by name, id or href (see M(pixstor.mgmt.pixstor_snapshot_policy)):
-        the server's scheduler takes the space's snapshots on their schedules and prunes them by their retention.
+      - Snapshot policies that apply to the space, by name, id or href (see M(pixstor.mgmt.pixstor_snapshot_policy)).
+        The server's scheduler takes the space's snapshots on their schedules and prunes them by their retention.
       - Compared as a set, in any order. When given, the space ends up with exactly these policies; V([]) takes them
         all off (the snapshots they took are kept). A change needs no job.
     type: list
@@ -491,8 +491,8 @@ def manage(module, client):
             if params["templates"] is not None else None
         policies = resolve_all(module, client, "snapshotpolicies", "snapshot policy", params["snapshot_policies"],
                                remembered) if params["snapshot_policies"] is not None else None
-        if not client.used_remembered or confirmed(current, exposers=exposers, templates=templates,
-                                                    snapshot_policies=policies):
+        if not client.used_remembered or confirmed(
+                current, exposers=exposers, templates=templates, snapshot_policies=policies):
             break
         client.forget_remembered()
     desired = dict(

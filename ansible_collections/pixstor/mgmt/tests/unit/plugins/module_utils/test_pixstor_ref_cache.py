@@ -60,6 +60,6 @@ def test_a_name_resolved_by_this_task_is_not_taken_from_the_cache_again(http, cl
     http.expect("GET", "/snapshotpolicies/", where={"name": "hourly"},
                 json_body=cj_doc(cj_item("snapshotpolicies", "q1")))
     client = new_client()
-    for _ in ("hourly", "hourly"):
-        assert client.resolve("snapshotpolicies", "hourly", "policy", remembered=True) == "/snapshotpolicies/q1"
+    for name in ("hourly", "hourly"):
+        assert client.resolve("snapshotpolicies", name, "policy", remembered=True) == "/snapshotpolicies/q1"
     assert (client.used_remembered, len(http.calls)) == (False, 1)
