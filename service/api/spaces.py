@@ -48,14 +48,17 @@ def overlapping_space(relativepath, filesystem, exclude_id=""):
         # LIKE (not ILIKE) so that an index can serve it where the collation allows; its
         # wildcards in the path only widen the match, decided exactly below
         inside = peewee.Expression(Space.relativepath, peewee.OP.LIKE, relativepath + "/%")
-    clash = (Space.select(Space.id, Space.name, Space.relativepath)
-             .join(Profile, on=(Space.profile == Profile.id)).join(Datastore, on=(Profile.datastore == Datastore.id))
-             .where(Space.relativepath.in_(ancestors + [relativepath]) | inside, Space.id != exclude_id,
-                    Datastore.filesystem == filesystem))
-    for other in clash:
-        if other.relativepath in ancestors + [relativepath] or other.relativepath.startswith(relativepath + "/"):
-            return other
-    return None
+    # the spaces by path first (the relativepath index; a join with the filesystem let
+    # PostgreSQL start from the profile and filter every space of it), then their filesystems
+    clash = [other for other in Space.select(Space.id, Space.name, Space.relativepath, Space.profile)
+             .where(Space.relativepath.in_(ancestors + [relativepath]) | inside, Space.id != exclude_id)
+             if other.relativepath in ancestors + [relativepath] or other.relativepath.startswith(relativepath + "/")]
+    if not clash:
+        return None
+    profiles = {profile_id for (profile_id,) in Profile.select(Profile.id).join(
+        Datastore, on=(Profile.datastore == Datastore.id)).where(
+        Profile.id.in_([other.profile_id for other in clash]), Datastore.filesystem == filesystem).tuples()}
+    return next((other for other in clash if other.profile_id in profiles), None)
 
 
 _ORDERS = weakref.WeakKeyDictionary()
