@@ -17,7 +17,7 @@ READ = ("HEAD", "GET", "OPTIONS")
 WRITE = ("POST", "PATCH", "DELETE")
 METHOD_ORDER = ("HEAD", "GET", "POST", "PATCH", "DELETE", "OPTIONS")
 ROLES = {
-    "admin": {"*": READ + WRITE},
+    "admin": {"*": READ + WRITE},   # profiles and ILM steps: admins only
     "operator": {"spaces": READ + WRITE, "templates": READ + WRITE, "snapshots": READ + WRITE,
                  "snapshotpolicies": READ + WRITE, "exposers": READ + WRITE, "*": READ},
     "readonly": {"*": READ},
