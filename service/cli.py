@@ -122,6 +122,10 @@ def _logging(settings):
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(min(level, logging.INFO))
+    # what no format here shows, not gathered for every record (every request logs a line):
+    # the caller's file and line, thread and process (logging HOWTO, "Optimization")
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 
 def _open(settings, statement_timeout=None, check=True):
@@ -223,18 +227,17 @@ class AccessLog:
     """One line per request on stderr: client METHOD path?query status."""
 
     def __init__(self, app, trusted_proxies):
-        from service.api.proxies import networks
+        from service.api.app import redacted
+        from service.api.proxies import networks, view
+        self.redacted, self.view = redacted, view      # imported once, not per request
         self.app = app
         self.trusted = networks(trusted_proxies)
         self.log = logging.getLogger("service.access")
 
     def __call__(self, environ, start_response):
-        from service.api.app import redacted
-        from service.api.proxies import view
-
         def logging_start_response(status, headers, exc_info=None):
-            query = redacted(environ.get("QUERY_STRING", ""))
-            self.log.info("%s %s %s%s %s", view(environ, self.trusted)[2], environ["REQUEST_METHOD"],
+            query = self.redacted(environ.get("QUERY_STRING", ""))
+            self.log.info("%s %s %s%s %s", self.view(environ, self.trusted)[2], environ["REQUEST_METHOD"],
                           environ.get("PATH_INFO", ""), "?" + query if query else "", status.split()[0])
             return start_response(status, headers, exc_info)
         return self.app(environ, logging_start_response)

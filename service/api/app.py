@@ -235,13 +235,8 @@ def select_page(view, params):
         raise ApiError(400, f"unknown query parameter {sorted(unknown)[0]!r}; use where, projection, sort, "
                             "max_results or page")
     where, projection, order, page, max_results = _query_args(view, params)
-    counted = view.model.select(peewee.fn.COUNT(peewee.SQL("*")))
-    if where is not None:
-        counted = counted.where(where)
-    # COUNT(*) of the table itself, which SQLite answers from its smallest index, not peewee's
-    # count() of the query wrapped as a subquery, which reads every row of it
-    total = counted.scalar()
-    objects = view.page(where, query.stable_order(view.model, order), page, max_results)
+    total = view.count(where)
+    objects = view.page(where, query.stable_order(view.model, order), page, max_results, params.get("sort"))
     return objects, total, projection, page, max_results
 
 

@@ -59,14 +59,10 @@ def link(href, name, prompt, rel, render="link"):
 
 def item_document(view, obj, related, projection=None):
     """One item: `data` for the visible fields, `links` for relations and jobs."""
-    href = view.href(obj)
-    data = []
-    for name, field in view.visible.items():
-        if projection is not None and name not in projection:
-            continue
-        data.append({"prompt": field.help_text, "name": name,
-                     "value": jsonable(view.value(obj, name, related))})
-    return {"href": href, "data": data, "links": view.links(obj, related)}
+    values = obj.__data__
+    data = [{"prompt": prompt, "name": name, "value": read(values, related) if read else values.get(name)}
+            for name, prompt, read in view.rendered if projection is None or name in projection]
+    return {"href": view.href(obj), "data": data, "links": view.links(obj, related)}
 
 
 def collection_document(view, href, objects, related, projection=None, paging=None):

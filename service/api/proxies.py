@@ -19,6 +19,8 @@ def networks(entries):
 
 
 def _trusted(address, trusted):
+    if not trusted:     # the usual case, and every request asks: no address to parse
+        return False
     try:
         ip = ipaddress.ip_address((address or "").strip())
     except ValueError:

@@ -11,7 +11,7 @@ import peewee
 
 from service import fields as f
 from service import inputs
-from service.api.cj import ApiError, invalid, link
+from service.api.cj import ApiError, invalid, jsonable, link
 from service.models import Job, Resource, database
 
 TRAILING = ("comment", "extras")
@@ -53,6 +53,15 @@ class View:
         self.keyed = [n for n, fld in self.visible.items() if getattr(fld, "keyed", False)]
         if self.item_methods is None:
             self.item_methods = ("GET", "PATCH") if self.writable else ("GET",)
+        # every item of every answer is rendered by these, made once from the declarations:
+        # {name: reader(data, related) -> value}, and (name, prompt, JSON reader) in order, the
+        # reader None where the value is the item's own (the item_document reads it inline)
+        self.readers = {name: _reader(name, fld) for name, fld in self.visible.items()}
+        self.rendered = [(name, fld.help_text, _json_reader(self.readers[name], fld))
+                         for name, fld in self.visible.items()]
+        # (many-to-many, foreign keys: [(name, target collection, prompt)], links to its jobs)
+        self.link_fields = tuple([(n, fld.rel_model._meta.collection, fld.help_text) for n, fld in fields.items()]
+                                 for fields in (self.many, self.foreign)) + (issubclass(model, Resource),)
 
     # Reading ---------------------------------------------------------------
 
@@ -70,19 +79,41 @@ class View:
                     result[name][own_id].append(other_id)
         return result
 
-    def page(self, where, order, page, max_results):
+    def page(self, where, order, page, max_results, sort=None):
         """One page of items, in `order`: the statement built with one placeholder for the
         selected columns, which are spelled out once per model (building them for each request
-        cost more than running the query)."""
-        select = self.model.select(peewee.SQL(_COLUMNS_MARK))
-        if where is not None:
-            select = select.where(where)
-        sql, params = select.order_by(*order).paginate(page, max_results).sql()
+        cost more than running the query). A page without `where` (`sort`: the text of the
+        order asked for) is built once."""
         key = (self.model, database.param, type(database.obj))
-        if key not in _COLUMNS:
-            everything = self.model.select().sql()[0]
-            _COLUMNS[key] = everything[len("SELECT "):everything.index(" FROM ")]
-        return list(self.model.raw(sql.replace(_COLUMNS_MARK, _COLUMNS[key], 1), *params))
+        unfiltered = (*key, sort, page, max_results) if where is None else None
+        statement = _PAGES.get(unfiltered)
+        if statement is None:
+            select = self.model.select(peewee.SQL(_COLUMNS_MARK))
+            if where is not None:
+                select = select.where(where)
+            sql, params = select.order_by(*order).paginate(page, max_results).sql()
+            if key not in _COLUMNS:
+                everything = self.model.select().sql()[0]
+                _COLUMNS[key] = everything[len("SELECT "):everything.index(" FROM ")]
+            statement = sql.replace(_COLUMNS_MARK, _COLUMNS[key], 1), params
+            if unfiltered:
+                if len(_PAGES) > 1000:      # pages of every size and number asked: kept bounded
+                    _PAGES.clear()
+                _PAGES[unfiltered] = statement
+        return self.load(*statement)
+
+    def count(self, where):
+        """How many items match `where`: COUNT(*) of the table itself, which SQLite answers from
+        its smallest index (peewee's count() wraps the query as a subquery, which reads every row
+        of it); built once without a `where`."""
+        key = (self.model, database.param, type(database.obj))
+        if where is None and key in _COUNTS:
+            return database.execute_sql(_COUNTS[key]).fetchone()[0]
+        counted = self.model.select(peewee.fn.COUNT(peewee.SQL("*")))
+        if where is not None:
+            return counted.where(where).scalar()
+        _COUNTS[key] = counted.sql()[0]
+        return counted.scalar()
 
     def get(self, item_id):
         """The item with id `item_id`, or None: every item request reads one, by a statement
@@ -90,34 +121,47 @@ class View:
         key = (self.model, database.param, type(database.obj))
         if key not in _BY_ID:
             _BY_ID[key] = self.model.select().where(self.model.id == "").sql()[0]
-        return next(iter(self.model.raw(_BY_ID[key], item_id)), None)
+        found = self.load(_BY_ID[key], (item_id,))
+        return found[0] if found else None
+
+    def load(self, sql, params):
+        """The items of a statement selecting every column in declaration order, made as
+        peewee's cursor makes them (the same values, nothing marked dirty) without its work per
+        column and row: only the columns whose database value differs from Python's (times,
+        booleans, JSON) are converted."""
+        model = self.model
+        names, convert = _loader(model)
+        items = []
+        for row in database.execute_sql(sql, params).fetchall():
+            obj = model.__new__(model)
+            data = obj.__data__ = dict(zip(names, row))
+            for name, python_value in convert:
+                if data[name] is not None:
+                    data[name] = python_value(data[name])
+            obj._dirty = set()
+            obj.__rel__ = {}
+            items.append(obj)
+        return items
 
     def value(self, obj, name, related):
-        fld = self.visible[name]
-        if name in self.many:
-            target = fld.rel_model._meta.collection
-            return [f"/{target}/{i}" for i in related[name].get(obj.id, [])]
-        if name in self.foreign:
-            target_id = obj.__data__.get(name)
-            return f"/{fld.rel_model._meta.collection}/{target_id}" if target_id else None
-        return getattr(obj, name)
+        """A field's value as the API shows it: relations as hrefs."""
+        return self.readers[name](obj.__data__, related)
 
     def links(self, obj, related):
         links = []
-        for name, fld in self.many.items():
-            ids = related[name].get(obj.id, [])
+        data = obj.__data__
+        for name, target, prompt in self.link_fields[0]:
+            ids = related[name].get(data["id"])
             if ids:
-                target = fld.rel_model._meta.collection
                 where = f'id=="{ids[0]}"' if len(ids) == 1 else "id in " + json.dumps(ids)
-                links.append(link(f"/{target}/?where={where}", name, fld.help_text, f"{target} collection"))
-        for name, fld in self.foreign.items():
-            target_id = obj.__data__.get(name)
+                links.append(link(f"/{target}/?where={where}", name, prompt, f"{target} collection"))
+        for name, target, prompt in self.link_fields[1]:
+            target_id = data.get(name)
             if target_id:
-                links.append(link(f"/{fld.rel_model._meta.collection}/{target_id}", name, fld.help_text,
-                                  f"{name} item"))
-        if issubclass(self.model, Resource):
+                links.append(link(f"/{target}/{target_id}", name, prompt, f"{name} item"))
+        if self.link_fields[2]:
             # json.dumps({"resource_type": ..., "resource_id": ...}) spelled out: one per item of a page
-            where = f'{{"resource_type": {_json_text(self.collection)}, "resource_id": {_json_text(obj.id)}}}'
+            where = f'{{"resource_type": {_json_text(self.collection)}, "resource_id": {_json_text(data["id"])}}}'
             links.append(link(f"/jobs?where={where}", "Jobs", "Jobs", "jobs"))
         return links
 
@@ -277,8 +321,50 @@ def _json_text(text):
     return f'"{text}"' if _PLAIN.fullmatch(text) else json.dumps(text)
 
 
+def _reader(name, fld):
+    """reader(item's data, related) -> the value the API shows of the field."""
+    if isinstance(fld, peewee.ManyToManyField):
+        target = fld.rel_model._meta.collection
+        return lambda data, related: [f"/{target}/{i}" for i in related[name].get(data["id"], ())]
+    if isinstance(fld, peewee.ForeignKeyField):
+        target = fld.rel_model._meta.collection
+        return lambda data, related: f"/{target}/{data[name]}" if data.get(name) else None
+    return lambda data, related: data.get(name)
+
+
+def _json_reader(read, fld):
+    """The reader of a field's value in a JSON document (times as ISO 8601 texts); None for
+    a value shown as stored."""
+    if isinstance(fld, peewee.DateTimeField):
+        return lambda data, related: jsonable(read(data, related))
+    if isinstance(fld, (peewee.ManyToManyField, peewee.ForeignKeyField)):
+        return read
+    return None
+
+
+_AS_STORED = (peewee.CharField, peewee.TextField, peewee.IntegerField, peewee.BigIntegerField)
+_LOADERS = {}
+
+
+def _loader(model):
+    """(field names in column order, [(name, python_value)] of the fields whose database value
+    needs converting) for View.load."""
+    if model not in _LOADERS:
+        fields = model._meta.sorted_fields
+        convert = []
+        for fld in fields:
+            stored = fld.rel_field if isinstance(fld, peewee.ForeignKeyField) else fld
+            # JSONField is text in the database but not in Python
+            if not isinstance(stored, _AS_STORED) or isinstance(stored, f.JSONField):
+                convert.append((fld.name, fld.python_value))
+        _LOADERS[model] = ([fld.name for fld in fields], convert)
+    return _LOADERS[model]
+
+
 _BY_ID = {}
 _COLUMNS = {}
+_COUNTS = {}
+_PAGES = {}
 _COLUMNS_MARK = "__pixstor_columns__"
 _RELATED = {}
 
