@@ -175,12 +175,12 @@ def _still_good():
 
 
 @contextlib.contextmanager
-def request_connection():
-    """The thread's database connection for one request: opened once and kept (the API's
-    request threads are few and long-lived), checked before each use, closed when the
-    database was found unavailable so that the next request opens a new one. Replaces
-    opening a connection (and its PRAGMAs) per request; behaves the same when the database
-    moves, locks or goes away."""
+def kept_connection():
+    """The thread's database connection for one request or one job run: opened once and kept
+    (the API's request threads and the workers' job threads are few and long-lived), checked
+    before each use, closed when the database was found unavailable so that the next use opens
+    a new one. Replaces opening a connection (and its PRAGMAs) each time; behaves the same when
+    the database moves, locks or goes away."""
     if not database.is_closed() and not _still_good():
         _drop()
     if database.is_closed():
@@ -195,7 +195,7 @@ def request_connection():
             _drop()
         raise
     finally:
-        if database.in_transaction():       # never kept across requests (a handler always ends its own)
+        if database.in_transaction():       # never kept across uses (a handler or job ends its own)
             _drop()
 
 

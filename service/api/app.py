@@ -60,7 +60,7 @@ def make_app(settings):
             bottle.response.set_header("X-Request-Id", request_id)
             try:
                 _check_query_string()
-                with db.budget.limit(settings.server.query_budget), db.request_connection():
+                with db.budget.limit(settings.server.query_budget), db.kept_connection():
                     return handler(*args, **kwargs)
             except ApiError as exc:
                 return answer(exc.code, exc.message, exc.details, exc.headers)

@@ -38,7 +38,7 @@ import time
 
 import peewee
 
-from service.db import clock
+from service.db import clock, kept_connection
 from service.models import BY_COLLECTION, Job, database
 from service.storage.confined import watch
 
@@ -374,7 +374,7 @@ def _finish(run, job, item, status, message, stdout, stderr):
 
 def execute(job_id):
     """The Huey task: run job `job_id`, unless it is done or a live run holds it."""
-    with database.connection_context():
+    with kept_connection():
         taken = _take(job_id)
         if taken is None:
             log.info("job %s: done, or held by another live run: nothing to do", job_id)
