@@ -66,6 +66,7 @@ class _Doorbell:
         self.cond = threading.Condition()
         self.rings = 0
         self.watcher = None
+        self.closed = False
 
     def ring(self, everyone=False):
         with self.cond:
@@ -73,12 +74,20 @@ class _Doorbell:
             self.cond.notify_all() if everyone else self.cond.notify()
 
     def wait(self, seen):
-        """Until a ring after `seen` (or IDLE_WAIT seconds); returns the rings so far."""
+        """Until a ring after `seen` (or IDLE_WAIT seconds, or the doorbell is closed);
+        returns the rings so far."""
         self._watch()
         with self.cond:
-            if self.rings == seen:
+            if self.rings == seen and not self.closed:
                 self.cond.wait(IDLE_WAIT)
             return self.rings
+
+    def close(self):
+        """The consumer stops: every waiting worker wakes now, and none waits again (a graceful
+        stop joins the workers, and an idle one would keep it waiting IDLE_WAIT seconds)."""
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
 
     def _watch(self):
         if self.watcher is None:
@@ -147,6 +156,13 @@ class _Consumer(Consumer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._signal_actions.update({signal.SIGTERM: (False, True), signal.SIGINT: (False, True)})
+
+    def stop(self, graceful=False):
+        self.stop_flag.set()
+        doorbell = getattr(self.huey.storage, "doorbell", None)
+        if doorbell is not None:
+            doorbell.close()
+        super().stop(graceful=graceful)
 
 
 class _QuietConsumer(_Consumer):
