@@ -80,11 +80,12 @@ def in_process(count, with_template, folder):
 
 
 def posix_scale(existing, creates, folder):
-    """Seconds per fileset create (create, quota, usage: the storage part of a space create) on
+    """Seconds per fileset create (create, quota, securing, usage: the storage part of a space create) on
     the posix driver with `existing` filesets already there: the median of `creates`."""
     from types import SimpleNamespace
 
     from service.storage import get_driver
+    from service.storage.access import Access
     mountpoint = Path(folder) / "mmfs1"
     mountpoint.mkdir()
     driver = get_driver(SimpleNamespace(driver="posix", filesystems=[SimpleNamespace(
@@ -98,6 +99,7 @@ def posix_scale(existing, creates, folder):
         name = f"sas1-new{n}"
         driver.create_fileset(fs, name, str(mountpoint / "projects" / f"p{n % 100}" / f"new{n}"), "sas1")
         driver.set_quota(fs, name, 10 << 30, 9 << 30)
+        driver.secure_fileset(fs, name, Access(mode=0o2770), every_file=True)
         driver.usage(fs, name)
         times.append(time.perf_counter() - start)
     return lib.pct(times, 50)      # the median: each create waits on a few fsyncs, which vary

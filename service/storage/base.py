@@ -139,7 +139,8 @@ class Driver(abc.ABC):
 
     def require_fileset(self, fs: Filesystem, name: str,
                         filesets: list[FilesetInfo] | None = None) -> FilesetInfo:
-        info = find(self.list_filesets(fs) if filesets is None else filesets, name)
+        # one fileset looked up by name (posix reads its record alone), never all of them listed
+        info = self.fileset_info(fs, name) if filesets is None else find(filesets, name)
         if info is None:
             raise StorageError(f"fileset {name} does not exist on {fs.name}")
         return info
