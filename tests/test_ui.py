@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from service.ui.negotiation import prefers_html
@@ -71,6 +70,20 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+def _gone(element):
+    """Has the page `element` was on been replaced? (selenium's staleness_of, plus Chromium's
+    answer while it swaps documents: the node "does not belong to the document".)"""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
+
+
 class Page:
     """The browser on the server under test."""
 
@@ -117,7 +130,7 @@ class Page:
         """Click what leads to another page, and wait until that page has loaded."""
         before = self.find("html")
         self.find(css).click()
-        self.wait("the next page", lambda: staleness_of(before)(self.driver) and self.driver.execute_script(
+        self.wait("the next page", lambda: _gone(before) and self.driver.execute_script(
             "return document.readyState") == "complete")
 
     def sign_in(self, user, password):
