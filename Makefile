@@ -80,7 +80,7 @@ molecule: $(VENV)/.test-installed
 	tools/molecule-all
 
 # The three benchmarks of bench/README.md (minutes each; results and plots in bench/results/),
-# then the two micro-benchmarks. Each starts its own servers and baseline.
+# then the three micro-benchmarks. Each starts its own servers and baseline.
 $(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[ansible,bench]'
 	touch $@ $(VENV)/.serve-installed
@@ -91,6 +91,7 @@ bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench.ansible
 	$(BIN)/python bench/job_pickup.py
 	$(BIN)/python bench/list_queries.py
+	$(BIN)/python -m bench.switches
 
 clean:
 	rm -rf $(VENV) var .cache

@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = sorted((ROOT / "bench").glob("job_pickup.py")) + sorted((ROOT / "bench").glob("list_queries.py"))
+MODULES = ["switches"]      # run as modules (they start servers from tests.harness)
 
 
 def redis_up():
@@ -27,6 +28,14 @@ def test_micro_benchmarks(script):
     result = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert re.search(r"ratio [^ ]* ?[0-9.]+x", result.stdout), result.stdout
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_module_micro_benchmarks(name):
+    result = subprocess.run([sys.executable, "-m", f"bench.{name}", "--smoke"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"ratio [^\n]* [0-9.]+x", result.stdout), result.stdout
 
 
 @pytest.mark.parametrize("name", ["api", "jobs", "ansible"])
