@@ -4,13 +4,14 @@ our server and of the bare baseline (bench/baseline.py), at 1 and 8 connections,
 between request threads is a context switch on a 2-core machine whose other core runs the load:
 a request that releases the GIL more often (one SQLite statement step, one log write, one stat
 each) costs more CPU when eight threads take turns. Prints one line per endpoint, concurrency
-and server.
+and server, and writes switches.json to bench/results/ (or --out).
 
-    python -m bench.switches [--smoke] [--endpoints item,options] [--spaces 1000]
+    python -m bench.switches [--smoke] [--endpoints item,options] [--spaces 1000] [--out FOLDER]
 """
 import argparse
 import glob
 import tempfile
+from pathlib import Path
 
 from bench import api, lib
 from tests.harness import Server
@@ -50,7 +51,9 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="a tiny run (make test): OPTIONS, 20 spaces")
     parser.add_argument("--endpoints", default="item,where,first_page,options")
     parser.add_argument("--spaces", type=int, default=1000)
+    parser.add_argument("--out", help="folder for switches.json (default bench/results)")
     args = parser.parse_args()
+    results = {}
     seconds = 0.5 if args.smoke else 4
     if args.smoke:
         args.endpoints, args.spaces = "options", 20
@@ -69,7 +72,7 @@ def main():
                 ours = api.requests_for(endpoint, *data, {"Authorization": f"Bearer {token}"}, "o", 0)
                 bare = api.requests_for(endpoint, *data, {}, "b", 0)
                 for concurrency in (1, 8):
-                    rows = {}
+                    rows = results.setdefault(endpoint, {}).setdefault(str(concurrency), {})
                     for who, pid, target, requests in (("ours", server.process.pid, server.url, ours),
                                                        ("baseline", baseline.process.pid, baseline.url, bare)):
                         lib.load(target, requests, concurrency, count=200)      # warm-up
@@ -84,6 +87,9 @@ def main():
             if baseline:
                 baseline.stop()
             server.stop()
+    out = Path(args.out) if args.out else lib.RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"results: {lib.save('switches', {'spaces': args.spaces, 'results': results}, out)}")
 
 
 if __name__ == "__main__":

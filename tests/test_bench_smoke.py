@@ -31,11 +31,12 @@ def test_micro_benchmarks(script):
 
 
 @pytest.mark.parametrize("name", MODULES)
-def test_module_micro_benchmarks(name):
-    result = subprocess.run([sys.executable, "-m", f"bench.{name}", "--smoke"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300)
+def test_module_micro_benchmarks(name, tmp_path):
+    result = subprocess.run([sys.executable, "-m", f"bench.{name}", "--smoke", "--out", str(tmp_path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert re.search(r"ratio [^\n]* [0-9.]+x", result.stdout), result.stdout
+    assert json.loads((tmp_path / f"{name}.json").read_text())["benchmark"] == name
 
 
 @pytest.mark.parametrize("name", ["api", "jobs", "ansible"])
