@@ -18,7 +18,7 @@ import redis
 from tests.harness import CJ, Server, cj_body, data_of, redis_queue, require, wait_for, wait_status
 
 FAST = {"PIXSTOR_QUEUE_HEARTBEAT": "1", "PIXSTOR_QUEUE_STALE_AFTER": "3"}
-FILES = 20000       # a copy of this many files takes seconds
+FILES = 50000       # a copy of this many files takes seconds, under load too (20,000 once ended before a sweep)
 # the library itself, preloaded into the worker (the `faketime` command would stand between
 # the test and the worker: a signal to it does not reach the worker)
 LIBFAKETIME = next(iter(sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
