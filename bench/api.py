@@ -10,6 +10,7 @@ Prints one line per measurement and the ratios; writes api.json and api.png to b
 (or --out).
 """
 import argparse
+import contextlib
 import json
 import random
 import subprocess
@@ -89,6 +90,33 @@ def run_size(kind, size, settings, folder):
             raise SystemExit(f"--postgres: {drop}")
     else:
         url = f"sqlite:///{folder}/var/pixstor.db"
+    try:
+        with seeded(url, size, folder) as (server, token, baseline, data):
+            results = {}
+            for endpoint in ENDPOINTS:
+                for concurrency in (1, 8):
+                    ours = measure(server.url, endpoint, data, {"Authorization": f"Bearer {token}"}, concurrency,
+                                   settings, "o")
+                    base = measure(baseline.url, endpoint, data, {}, concurrency, settings, "b")
+                    row = {"ours": {"rps": round(ours["rps"], 1), **lib.summary(ours["latencies"])},
+                           "baseline": {"rps": round(base["rps"], 1), **lib.summary(base["latencies"])},
+                           "ratio": lib.ratio(ours["rps"], base["rps"])}
+                    results.setdefault(endpoint, {})[str(concurrency)] = row
+                    row["_latencies"] = (ours["latencies"], base["latencies"])
+                    print(f"  {kind} {size:>7} spaces  {endpoint:<10} c={concurrency}: ours {ours['rps']:7.1f} req/s "
+                          f"p50 {row['ours']['p50_ms']:6.2f} ms p99 {row['ours']['p99_ms']:6.2f} ms | baseline "
+                          f"{base['rps']:7.1f} req/s p50 {row['baseline']['p50_ms']:6.2f} ms | ratio "
+                          f"{row['ratio']:.2f}x", flush=True)
+            return results
+    finally:
+        if drop:
+            drop()
+
+
+@contextlib.contextmanager
+def seeded(url, size, folder):
+    """Our server (without a worker) and the baseline on one database of `size` spaces seeded
+    through the models: yields (server, an admin token, baseline, seed's answer)."""
     server = Server(folder, database=url, worker=False)
     baseline = None
     try:
@@ -98,28 +126,11 @@ def run_size(kind, size, settings, folder):
         server.serve()
         token = server.token()
         baseline = lib.Baseline(url)
-        results = {}
-        for endpoint in ENDPOINTS:
-            for concurrency in (1, 8):
-                ours = measure(server.url, endpoint, data, {"Authorization": f"Bearer {token}"}, concurrency,
-                               settings, "o")
-                base = measure(baseline.url, endpoint, data, {}, concurrency, settings, "b")
-                row = {"ours": {"rps": round(ours["rps"], 1), **lib.summary(ours["latencies"])},
-                       "baseline": {"rps": round(base["rps"], 1), **lib.summary(base["latencies"])},
-                       "ratio": lib.ratio(ours["rps"], base["rps"])}
-                results.setdefault(endpoint, {})[str(concurrency)] = row
-                row["_latencies"] = (ours["latencies"], base["latencies"])
-                print(f"  {kind} {size:>7} spaces  {endpoint:<10} c={concurrency}: ours {ours['rps']:7.1f} req/s "
-                      f"p50 {row['ours']['p50_ms']:6.2f} ms p99 {row['ours']['p99_ms']:6.2f} ms | baseline "
-                      f"{base['rps']:7.1f} req/s p50 {row['baseline']['p50_ms']:6.2f} ms | ratio {row['ratio']:.2f}x",
-                      flush=True)
-        return results
+        yield server, token, baseline, data
     finally:
         if baseline:
             baseline.stop()
         server.stop()
-        if drop:
-            drop()
 
 
 def idle_and_logins(settings, folder):

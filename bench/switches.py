@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 from bench import api, lib
-from tests.harness import Server
 
 
 def switches(pid):
@@ -58,16 +57,7 @@ def main():
     if args.smoke:
         args.endpoints, args.spaces = "options", 20
     with tempfile.TemporaryDirectory(prefix="bench-switches-") as folder:
-        url = f"sqlite:///{folder}/var/pixstor.db"
-        server = Server(folder, database=url, worker=False)
-        init = server.cli("init")
-        server.admin_password = init.stdout.split("password ", 1)[1].split()[0]
-        data = api.seed(url, args.spaces)
-        server.serve()
-        baseline = None
-        try:
-            token = server.token()
-            baseline = lib.Baseline(url)
+        with api.seeded(f"sqlite:///{folder}/var/pixstor.db", args.spaces, folder) as (server, token, baseline, data):
             for endpoint in args.endpoints.split(","):
                 ours = api.requests_for(endpoint, *data, {"Authorization": f"Bearer {token}"}, "o", 0)
                 bare = api.requests_for(endpoint, *data, {}, "b", 0)
@@ -83,10 +73,6 @@ def main():
                     print(f"{endpoint:<10} c={concurrency} ratio ours/baseline: CPU per request "
                           f"{rows['ours']['cpu_us'] / max(rows['baseline']['cpu_us'], 1):.2f}x, context switches "
                           f"{rows['ours']['voluntary'] / max(rows['baseline']['voluntary'], 0.01):.2f}x", flush=True)
-        finally:
-            if baseline:
-                baseline.stop()
-            server.stop()
     out = Path(args.out) if args.out else lib.RESULTS
     out.mkdir(parents=True, exist_ok=True)
     print(f"results: {lib.save('switches', {'spaces': args.spaces, 'results': results}, out)}")

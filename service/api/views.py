@@ -59,9 +59,10 @@ class View:
         self.readers = {name: _reader(name, fld) for name, fld in self.visible.items()}
         self.rendered = [(name, fld.help_text, _json_reader(self.readers[name], fld))
                          for name, fld in self.visible.items()]
-        # (many-to-many, foreign keys: [(name, target collection, prompt)], links to its jobs)
-        self.link_fields = tuple([(n, fld.rel_model._meta.collection, fld.help_text) for n, fld in fields.items()]
-                                 for fields in (self.many, self.foreign)) + (issubclass(model, Resource),)
+        # what links() reads of the relations: [(name, target collection, prompt)]
+        self.many_links, self.foreign_links = ([(n, fld.rel_model._meta.collection, fld.help_text)
+                                                for n, fld in fields.items()] for fields in (self.many, self.foreign))
+        self.links_jobs = issubclass(model, Resource)
 
     # Reading ---------------------------------------------------------------
 
@@ -85,7 +86,7 @@ class View:
         selected columns, which are spelled out once per model (building them for each request
         cost more than running the query). A page without `where` (`sort`: the text of the
         order asked for) is built once."""
-        key = (self.model, database.param, type(database.obj))
+        key = self.statement_key()
         unfiltered = (*key, sort, page, max_results) if where is None else None
         statement = _PAGES.get(unfiltered)
         if statement is None:
@@ -107,7 +108,7 @@ class View:
         """How many items match `where`: COUNT(*) of the table itself, which SQLite answers from
         its smallest index (peewee's count() wraps the query as a subquery, which reads every row
         of it); built once without a `where`."""
-        key = (self.model, database.param, type(database.obj))
+        key = self.statement_key()
         if where is None and key in _COUNTS:
             return database.execute_sql(_COUNTS[key]).fetchone()[0]
         counted = self.model.select(peewee.fn.COUNT(peewee.SQL("*")))
@@ -119,11 +120,15 @@ class View:
     def get(self, item_id):
         """The item with id `item_id`, or None: every item request reads one, by a statement
         built once (building it each time cost more than running it)."""
-        key = (self.model, database.param, type(database.obj))
+        key = self.statement_key()
         if key not in _BY_ID:
             _BY_ID[key] = self.model.select().where(self.model.id == "").sql()[0]
         found = self.load(_BY_ID[key], (item_id,))
         return found[0] if found else None
+
+    def statement_key(self):
+        """What a statement built once for this view depends on: the model and the database's kind."""
+        return self.model, database.param, type(database.obj)
 
     def load(self, sql, params):
         """The items of a statement selecting every column in declaration order, made as
@@ -151,16 +156,16 @@ class View:
     def links(self, obj, related):
         links = []
         data = obj.__data__
-        for name, target, prompt in self.link_fields[0]:
+        for name, target, prompt in self.many_links:
             ids = related[name].get(data["id"])
             if ids:
                 where = f'id=="{ids[0]}"' if len(ids) == 1 else "id in " + json.dumps(ids)
                 links.append(link(f"/{target}/?where={where}", name, prompt, f"{target} collection"))
-        for name, target, prompt in self.link_fields[1]:
+        for name, target, prompt in self.foreign_links:
             target_id = data.get(name)
             if target_id:
                 links.append(link(f"/{target}/{target_id}", name, prompt, f"{name} item"))
-        if self.link_fields[2]:
+        if self.links_jobs:
             # json.dumps({"resource_type": ..., "resource_id": ...}) spelled out: one per item of a page
             where = f'{{"resource_type": {_json_text(self.collection)}, "resource_id": {_json_text(data["id"])}}}'
             links.append(link(f"/jobs?where={where}", "Jobs", "Jobs", "jobs"))

@@ -133,6 +133,10 @@ class RecordStore:
                 try:
                     os.close(os.open(record.name, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                                      dir_fd=sub))
+                except FileNotFoundError:
+                    # a concurrent _unindex removed the folder, empty between our open and create:
+                    # make it again (once our entry is in, it is not empty and stays)
+                    continue
                 finally:
                     os.close(sub)
                 if folder == self.root.path or os.path.dirname(folder) == folder:

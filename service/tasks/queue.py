@@ -158,7 +158,7 @@ class _Consumer(Consumer):
         self._signal_actions.update({signal.SIGTERM: (False, True), signal.SIGINT: (False, True)})
 
     def stop(self, graceful=False):
-        self.stop_flag.set()
+        self.stop_flag.set()        # before the doorbell: a worker it wakes must see the flag
         doorbell = getattr(self.huey.storage, "doorbell", None)
         if doorbell is not None:
             doorbell.close()
